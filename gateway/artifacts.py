@@ -1,0 +1,183 @@
+"""Model version directories and their manifests: layout, hashing, verification.
+
+A version directory ``models/<name>/<version>/`` holds what TF-Serving loads
+(``saved_model.pb``, ``variables/``, ``assets.extra/``), the pickled feature
+transformer and ``manifest.json``. The manifest records the sha256 of every
+other file and the library versions the pickle was written with; the logic
+service refuses to unpickle anything the manifest does not vouch for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gateway.errors import ArtifactError
+
+MANIFEST = "manifest.json"
+# Libraries whose versions decide whether a pickle unpickles to the same object.
+PICKLE_LIBRARIES = ("python", "scikit-learn", "numpy")
+ENV_LIBRARIES = ("python", "scikit-learn", "numpy", "pandas", "tensorflow")
+
+
+def list_versions(base: Path) -> list[int]:
+    """Numeric version directories under ``base``, ascending (hidden/temp dirs skipped)."""
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def latest_version(base: Path) -> int | None:
+    versions = list_versions(base)
+    return versions[-1] if versions else None
+
+
+def version_dir(base: Path, version: int) -> Path:
+    """The directory of ``version``: TF-Serving accepts zero-padded names, so do we."""
+    for p in base.iterdir() if base.is_dir() else []:
+        if p.is_dir() and p.name.isdigit() and int(p.name) == version:
+            return p
+    raise ArtifactError(f"{base}: no version {version} (have {list_versions(base)})")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` except the manifest, keyed by POSIX relative path."""
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def library_version(name: str) -> str:
+    if name == "python":
+        return platform.python_version()
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def environment() -> dict[str, str]:
+    return {lib: library_version(lib) for lib in ENV_LIBRARIES}
+
+
+def read_manifest(vdir: Path) -> dict[str, Any]:
+    path = vdir / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise ArtifactError(f"{path}: missing; this is not a published model version") from e
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"{path}: unreadable manifest: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise ArtifactError(f"{path}: manifest has no 'files' table")
+    return data
+
+
+def verify_files(vdir: Path, manifest: dict[str, Any], only: list[str] | None = None) -> None:
+    """Raise unless every listed file exists with the manifest's sha256."""
+    files: dict[str, str] = manifest["files"]
+    for rel in only if only is not None else sorted(files):
+        expected = files.get(rel)
+        path = vdir / rel
+        if expected is None:
+            raise ArtifactError(f"{path}: not listed in {vdir / MANIFEST}")
+        if not path.is_file():
+            raise ArtifactError(f"{path}: listed in the manifest but missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ArtifactError(
+                f"{path}: sha256 {actual[:16]}... does not match the manifest's {expected[:16]}...; "
+                "the file was changed after publishing"
+            )
+
+
+def _comparable(lib: str, version: str) -> str:
+    # Pickles are portable across Python patch releases, not across minor ones.
+    return ".".join(version.split(".")[:2]) if lib == "python" else version
+
+
+def check_environment(manifest: dict[str, Any], allow_drift: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Refuse a pickle written by other library versions; return the drifts allowed."""
+    recorded: dict[str, str] = manifest.get("environment", {})
+    allowed: list[str] = []
+    for lib in PICKLE_LIBRARIES:
+        want = recorded.get(lib)
+        have = library_version(lib)
+        if want is None or _comparable(lib, want) == _comparable(lib, have):
+            continue
+        if lib in allow_drift:
+            allowed.append(f"{lib} {want} -> {have}")
+            continue
+        raise ArtifactError(
+            f"transformer was pickled with {lib} {want} but this process runs {lib} {have}; "
+            f"rebuild the model version, or allow the drift explicitly (GATEWAY_ALLOW_DRIFT='[\"{lib}\"]')"
+        )
+    return allowed
+
+
+_SAFE_ROOTS = frozenset(
+    {"sklearn", "numpy", "scipy", "gateway", "pandas", "collections", "_codecs", "copyreg"}
+)
+_SAFE_BUILTINS = frozenset(
+    {
+        "slice",
+        "set",
+        "frozenset",
+        "complex",
+        "range",
+        "bytearray",
+        "dict",
+        "list",
+        "tuple",
+        "float",
+        "int",
+        "bool",
+        "str",
+        "bytes",
+        "object",
+    }
+)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Second line of defence after the hash check: only data-science classes resolve."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        root = module.split(".", 1)[0]
+        if (module == "builtins" and name in _SAFE_BUILTINS) or root in _SAFE_ROOTS:
+            return super().find_class(module, name)
+        raise ArtifactError(f"pickle references {module}.{name}, which is not an allowed class")
+
+
+def safe_unpickle(f: BinaryIO) -> Any:
+    return _RestrictedUnpickler(f).load()
+
+
+def load_verified_pickle(
+    vdir: Path, rel: str, manifest: dict[str, Any], allow_drift: list[str] | tuple[str, ...] = ()
+) -> Any:
+    """Hash-check, environment-check, then unpickle one file of a version directory."""
+    verify_files(vdir, manifest, only=[rel])
+    check_environment(manifest, allow_drift)
+    with (vdir / rel).open("rb") as f:
+        try:
+            return safe_unpickle(f)
+        except ArtifactError:
+            raise
+        except Exception as e:
+            raise ArtifactError(f"{vdir / rel}: cannot unpickle: {type(e).__name__}: {e}") from e

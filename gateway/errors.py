@@ -1,0 +1,153 @@
+"""One exception hierarchy for the whole gateway.
+
+Every error carries its HTTP status and a stable machine-readable code; one
+handler in the logic service renders them as
+``{"msg": ..., "code": <status>, "error": <code>, "details": [...]}``.
+The gRPC <-> HTTP tables follow TensorFlow Serving's own mapping so the logic
+tier reports graph failures exactly as the graph's REST API would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+
+class GatewayError(Exception):
+    """Base class: an error with an HTTP status and a stable code."""
+
+    status: int = 500
+    code: str = "internal"
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        details: list[Any] | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details or []
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"msg": self.msg, "code": self.status, "error": self.code, "details": self.details}
+
+
+class BadRequest(GatewayError):
+    status, code = 400, "bad_request"
+
+
+class MalformedJSON(BadRequest):
+    code = "malformed_json"
+
+
+class InvalidField(BadRequest):
+    """A request field is missing, mistyped or out of range; ``field`` names it."""
+
+    code = "invalid_field"
+
+    def __init__(self, field: str, problem: str, **kwargs: Any) -> None:
+        super().__init__(f"{field}: {problem}", **kwargs)
+        self.field = field
+        self.details = self.details or [{"field": field, "problem": problem}]
+
+
+class PayloadTooLarge(GatewayError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status, code = 415, "unsupported_media_type"
+
+
+class Unauthorized(GatewayError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(GatewayError):
+    status, code = 404, "not_found"
+
+
+class UnknownVersion(NotFound):
+    code = "unknown_version"
+
+
+class MethodNotAllowed(GatewayError):
+    status, code = 405, "method_not_allowed"
+
+
+class TooManyRequests(GatewayError):
+    status, code = 429, "resource_exhausted"
+
+
+class Unavailable(GatewayError):
+    status, code = 503, "unavailable"
+
+
+class DeadlineExceeded(GatewayError):
+    status, code = 504, "deadline_exceeded"
+
+
+class GraphError(GatewayError):
+    """The graph service answered with a non-OK gRPC status."""
+
+    code = "graph_error"
+
+
+class FeatureStoreError(Unavailable):
+    code = "feature_store_unavailable"
+
+
+class ConfigError(Exception):
+    """A spec, settings or artifact problem found at start-up (names file and field)."""
+
+
+class ArtifactError(ConfigError):
+    """A model artifact failed verification (hash, environment, layout)."""
+
+
+# TensorFlow Serving's gRPC -> HTTP table (model_servers/http_server.cc).
+GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    return GRPC_TO_HTTP.get(code, 500)
+
+
+def from_grpc(code: grpc.StatusCode, message: str) -> GatewayError:
+    """Turn a graph-side gRPC failure into the gateway error a client should see."""
+    status = http_status_for(code)
+    name = code.name.lower()
+    by_status: dict[int, type[GatewayError]] = {
+        404: NotFound,
+        429: TooManyRequests,
+        503: Unavailable,
+        504: DeadlineExceeded,
+    }
+    cls = by_status.get(status, GraphError)
+    return cls(f"graph service: {message}", status=status, code=f"graph_{name}")

@@ -1,0 +1,1 @@
+"""Writing the online feature store: snapshot loads behind an atomically switched alias."""

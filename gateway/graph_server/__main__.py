@@ -1,0 +1,3 @@
+from gateway.graph_server.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Build a worker's ``Scorer`` from settings: spec, artifacts, clients. Fails fast, naming the cause."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from gateway import artifacts
+from gateway.errors import ArtifactError
+from gateway.logic.features import FeatureReader, connect
+from gateway.logic.graph_client import GraphClient
+from gateway.logic.orchestrator import ModelVersion, Scorer
+from gateway.logic.transform import load_transform
+from gateway.settings import Settings
+from gateway.spec import ModelSpec, load_spec
+
+log = logging.getLogger("gateway.logic")
+
+
+class GraphPredictor:
+    """The TensorFlow backend: Predict on the graph service, one output tensor."""
+
+    def __init__(self, client: GraphClient, output: str) -> None:
+        self.client = client
+        self.output = output
+
+    def predict(self, inputs: dict[str, np.ndarray[Any, Any]], version: int) -> np.ndarray[Any, Any]:
+        return self.client.predict(inputs, self.output, version)
+
+
+def load_version(spec: ModelSpec, settings: Settings) -> ModelVersion:
+    base = settings.models_root / spec.name
+    version = settings.version if settings.version is not None else artifacts.latest_version(base)
+    if version is None:
+        raise ArtifactError(f"{base}: no published model version (run `make models`)")
+    vdir = artifacts.version_dir(base, version)
+    manifest = artifacts.read_manifest(vdir)
+    drift = artifacts.check_environment(manifest, settings.allow_drift)
+    if drift:
+        log.warning("model %s v%d: allowed library drift: %s", spec.name, version, ", ".join(drift))
+    transform = load_transform(vdir, manifest, spec.transformer, settings.allow_drift)
+    return ModelVersion(version=version, path=vdir, manifest=manifest, transform=transform)
+
+
+def graph_client(spec: ModelSpec, settings: Settings) -> GraphClient:
+    assert spec.graph is not None
+    g = spec.graph
+    deadline_ms = settings.graph_deadline_ms or g.deadline_ms
+    return GraphClient(settings.graph_targets or g.targets, g.model_name, g.signature, deadline_ms / 1000)
+
+
+def build_scorer(settings: Settings) -> Scorer:
+    spec = load_spec(settings.models_root / settings.model / "model.yaml")
+    mv = load_version(spec, settings)
+    reader = FeatureReader(spec, connect(settings), cluster=settings.redis_cluster)
+    assert spec.graph is not None
+    predictor = GraphPredictor(graph_client(spec, settings), spec.graph.output)
+    return Scorer(spec, reader, {mv.version: mv}, predictor)

@@ -1,0 +1,24 @@
+"""gunicorn settings for the logic service; every value can be overridden by env.
+
+Used as ``gunicorn -c python:gateway.logic.gunicorn_conf 'gateway.logic.app:create_app()'``.
+The app is *not* preloaded: each worker builds its own Redis pool and gRPC
+channel after the fork (gRPC channels do not survive a fork).
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = os.environ.get("GATEWAY_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GATEWAY_THREADS", "4"))
+timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("GATEWAY_MAX_REQUESTS_JITTER", "0"))
+preload_app = False
+accesslog = None  # the app writes its own JSON access log with request ids
+errorlog = "-"
+loglevel = os.environ.get("GATEWAY_GUNICORN_LOG_LEVEL", "info")

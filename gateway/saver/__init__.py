@@ -1,0 +1,1 @@
+"""The data scientist's half: train, export, package and publish model versions."""

@@ -1,0 +1,56 @@
+"""Logic-service settings: one typed object, built once at start-up and passed down.
+
+Every field reads from an environment variable ``GATEWAY_<FIELD>`` (upper case).
+Nothing on the request path reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of one logic service (one model per process group)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid")
+
+    model: str = Field("risk", description="Name of the model this service scores (models/<name>).")
+    models_root: Path = Field(
+        Path("models"), description="Directory holding <name>/model.yaml and version directories."
+    )
+    version: int | None = Field(
+        None, description="Pin a model version; default: the highest published version."
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Feature store address (redis:// or rediss://)."
+    )
+    redis_cluster: bool = Field(False, description="Treat redis_url as one seed node of a Redis Cluster.")
+    redis_timeout_ms: int = Field(200, ge=1, description="Socket connect and read timeout for feature reads.")
+    redis_max_connections: int = Field(32, ge=1, description="Connection-pool size per worker process.")
+    graph_targets: list[str] | None = Field(
+        None, description="Override the spec's graph addresses (host:port, comma-separated JSON list)."
+    )
+    graph_deadline_ms: int | None = Field(
+        None, ge=1, description="Override the spec's per-call graph deadline."
+    )
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest accepted request body; larger gets 413."
+    )
+    allow_drift: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Libraries (python, scikit-learn, numpy, tensorflow) whose version may differ "
+            "from the manifest's; any other mismatch refuses to load the transformer."
+        ),
+    )
+    access_log: bool = Field(True, description="Write one JSON access-log line per request.")
+    log_level: str = Field("INFO", description="Log level of the gateway loggers.")
+    admin_token: str | None = Field(
+        None, description="Bearer token required by admin endpoints; unset disables them."
+    )
+    warmup: bool = Field(
+        True, description="Score one synthetic request through the graph before reporting ready."
+    )

@@ -1,0 +1,276 @@
+"""The local stack (``make up`` / ``make down``): the compose topology as local processes.
+
+Starts a Redis server (own port and data dir under ``.run/``), then per model a
+``graph-server`` and a gunicorn logic service, loads the demo features, waits
+until every service answers its readiness check, and returns. Every process is
+started in its own session and recorded by pid, so ``down`` stops exactly what
+``up`` started (the whole process group: gunicorn master and workers alike).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from gateway.errors import ConfigError
+
+RUN = Path(".run")
+READY_TIMEOUT_S = 180.0
+
+
+@dataclass
+class ModelPorts:
+    logic: int
+    grpc: int
+    rest: int
+
+
+@dataclass
+class StackConfig:
+    redis_port: int
+    models: dict[str, ModelPorts] = field(default_factory=dict)
+
+
+def read_stack(path: Path) -> StackConfig:
+    raw: Any = yaml.safe_load(path.read_text())
+    try:
+        models = {
+            name: ModelPorts(int(p["logic_port"]), int(p["grpc_port"]), int(p["rest_port"]))
+            for name, p in raw["models"].items()
+        }
+        return StackConfig(redis_port=int(raw["redis"]["port"]), models=models)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: {type(e).__name__}: {e}") from e
+
+
+def _pid_file(name: str) -> Path:
+    return RUN / "pids" / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_pid(name: str) -> int | None:
+    try:
+        return int(_pid_file(name).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def running() -> dict[str, int]:
+    out = {}
+    for f in sorted((RUN / "pids").glob("*.pid")) if (RUN / "pids").is_dir() else []:
+        pid = _read_pid(f.stem)
+        if pid is not None and _alive(pid):
+            out[f.stem] = pid
+    return out
+
+
+def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    (RUN / "logs").mkdir(parents=True, exist_ok=True)
+    (RUN / "pids").mkdir(parents=True, exist_ok=True)
+    log = (RUN / "logs" / f"{name}.log").open("ab")
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    _pid_file(name).write_text(f"{proc.pid}\n")
+    return proc
+
+
+def wait_ready(
+    name: str, proc: subprocess.Popen[bytes], check: Callable[[], bool], timeout: float = READY_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"{name} exited with status {proc.returncode}; see {RUN / 'logs' / (name + '.log')}"
+            )
+        try:
+            if check():
+                return
+        except Exception:  # not up yet: connection refused, 503, ...
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} not ready after {timeout:.0f}s; see {RUN / 'logs' / (name + '.log')}")
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    return lambda: requests.get(url, timeout=2).status_code == 200
+
+
+def redis_ok(port: int) -> Callable[[], bool]:
+    import redis
+
+    return lambda: bool(redis.Redis(port=port, socket_timeout=1).ping())
+
+
+def graph_ok(port: int, model: str) -> Callable[[], bool]:
+    from gateway.logic.graph_client import GraphClient
+
+    client = GraphClient([f"127.0.0.1:{port}"], model, "", 2.0)
+    return lambda: "AVAILABLE" in client.version_states().values()
+
+
+def up(models_root: Path, stack_file: Path) -> int:
+    cfg = read_stack(stack_file)
+    if running():
+        print(f"stack already running: {running()}  (make down first)")
+        return 0
+    started: list[str] = []
+    try:
+        _start_redis(cfg, started)
+        for model, ports in cfg.models.items():
+            _load_demo_features(models_root, model, cfg.redis_port)
+            _start_model(models_root, model, ports, cfg.redis_port, started)
+    except Exception as e:
+        print(f"stack failed: {e}", file=sys.stderr)
+        down()
+        return 1
+    _print_endpoints(cfg)
+    return 0
+
+
+def _start_redis(cfg: StackConfig, started: list[str]) -> None:
+    data = RUN / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "redis-server",
+        "--port",
+        str(cfg.redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data.resolve()),
+        "--save",
+        "300 1",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]
+    proc = spawn("redis", cmd)
+    started.append("redis")
+    wait_ready("redis", proc, redis_ok(cfg.redis_port))
+
+
+def _start_model(
+    models_root: Path, model: str, ports: ModelPorts, redis_port: int, started: list[str]
+) -> None:
+    graph = spawn(
+        f"graph-{model}",
+        [
+            sys.executable,
+            "-m",
+            "gateway.graph_server",
+            f"--port={ports.grpc}",
+            f"--rest_api_port={ports.rest}",
+            f"--model_name={model}",
+            f"--model_base_path={(models_root / model).resolve()}",
+        ],
+        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    started.append(f"graph-{model}")
+    wait_ready(f"graph-{model}", graph, graph_ok(ports.grpc, model))
+    env = {
+        "GATEWAY_MODEL": model,
+        "GATEWAY_MODELS_ROOT": str(models_root.resolve()),
+        "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "GATEWAY_GRAPH_TARGETS": f'["127.0.0.1:{ports.grpc}"]',
+        "GATEWAY_BIND": f"127.0.0.1:{ports.logic}",
+    }
+    logic = spawn(
+        f"logic-{model}",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:gateway.logic.gunicorn_conf",
+            "gateway.logic.app:create_app()",
+        ],
+        env=env,
+    )
+    started.append(f"logic-{model}")
+    wait_ready(f"logic-{model}", logic, http_ok(f"http://127.0.0.1:{ports.logic}/health"))
+
+
+def _load_demo_features(models_root: Path, model: str, redis_port: int) -> None:
+    import redis
+
+    from gateway.featurestore.load import load_entity, read_table
+    from gateway.spec import load_spec
+
+    spec = load_spec(models_root / model / "model.yaml")
+    client = redis.Redis(port=redis_port)
+    for path in sorted((models_root / model / "demo").glob("*.parquet")):
+        s = load_entity(client, spec, path.stem, read_table(path))
+        print(f"loaded {s.rows} {s.entity} rows for {model} into snapshot {s.snapshot} in {s.seconds:.1f}s")
+
+
+def _print_endpoints(cfg: StackConfig) -> None:
+    print(f"redis        redis://127.0.0.1:{cfg.redis_port}/0")
+    for model, p in cfg.models.items():
+        print(
+            f"{model:<12} logic http://127.0.0.1:{p.logic}/get_score   graph grpc 127.0.0.1:{p.grpc}  "
+            f"rest http://127.0.0.1:{p.rest}/v1/models/{model}"
+        )
+    print("stop everything with: make down")
+
+
+def down() -> int:
+    procs = running()
+    for pid in procs.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_group_alive(p) for p in procs.values()):
+        time.sleep(0.1)
+    for name, pid in procs.items():
+        if _group_alive(pid):
+            print(f"{name} (pid {pid}) ignored SIGTERM; killing", file=sys.stderr)
+            os.killpg(pid, signal.SIGKILL)
+    for f in (RUN / "pids").glob("*.pid") if (RUN / "pids").is_dir() else []:
+        f.unlink()
+    print(f"stopped {len(procs)} services" if procs else "nothing running")
+    return 0
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def status() -> int:
+    procs = running()
+    for name, pid in procs.items():
+        print(f"{name:<14} pid {pid}")
+    if not procs:
+        print("nothing running")
+    return 0

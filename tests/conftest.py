@@ -1,0 +1,119 @@
+"""Shared fixtures: real redis-server, real graph-server, models built from their recipes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support import REPO, Proc, free_port, python, redis_server_binary, wait_for
+
+GRAPH_READY_S = 90.0
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees settings leaked from the developer's shell or another test."""
+    for key in list(os.environ):
+        if key.startswith("GATEWAY_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port; yields its URL."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("redis")
+    proc = Proc(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data),
+        ],
+        data / "redis.log",
+    )
+    client = redis.Redis(port=port)
+    wait_for(lambda: bool(client.ping()), 20, "redis-server", proc)
+    yield f"redis://127.0.0.1:{port}/0"
+    client.close()
+    proc.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def built_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every model under models/ trained from its recipe into a fresh root (deterministic seed)."""
+    root = tmp_path_factory.mktemp("models")
+    for spec in sorted((REPO / "models").glob("*/model.yaml")):
+        (root / spec.parent.name).mkdir()
+        shutil.copy(spec, root / spec.parent.name / "model.yaml")
+    subprocess.run(
+        [python(), "-m", "gateway.cli", "models", "build", "--root", str(root)],
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return root
+
+
+GraphFactory = Callable[..., tuple[Proc, int]]
+
+
+@pytest.fixture(scope="session")
+def start_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphFactory]:
+    """Start ``graph-server`` with TF-Serving flags; returns (process, gRPC port) once it serves."""
+    procs: list[Proc] = []
+    logs = tmp_path_factory.mktemp("graph-logs")
+
+    def start(*flags: str, ready: bool = True, rest: bool = False) -> tuple[Proc, int]:
+        port = free_port()
+        args = [f"--port={port}", *flags]
+        if rest:
+            args.append(f"--rest_api_port={free_port()}")
+        proc = Proc(
+            [python(), "-m", "gateway.graph_server", *args],
+            logs / f"graph-{port}.log",
+            env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+        procs.append(proc)
+        if ready:
+            wait_for(
+                lambda: "Running gRPC ModelServer" in proc.log.read_text(errors="replace"),
+                GRAPH_READY_S,
+                "graph-server",
+                proc,
+            )
+        return proc, port
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+@pytest.fixture(scope="session")
+def risk_graph(start_graph: GraphFactory, built_models: Path) -> int:
+    """gRPC port of a graph-server serving the freshly built risk model."""
+    _, port = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
+    return port

@@ -1,0 +1,196 @@
+"""End to end through real processes: redis-server, graph-server and gunicorn.
+
+Scores must equal the offline result: the same transformer and SavedModel run
+in this test process on the same inputs (features taken from the demo table the
+stack loaded, not from Redis).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+import requests
+
+from gateway.featurestore.load import load_entity, read_table
+from gateway.spec import load_spec
+from tests.support import REPO, Proc, free_port, python, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def e2e_redis(redis_server: str) -> str:
+    url = redis_server.rsplit("/", 1)[0] + "/1"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="module")
+def logic_url(
+    built_models: Path, risk_graph: int, e2e_redis: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    spec = load_spec(built_models / "risk" / "model.yaml")
+    load_entity(
+        redis.Redis.from_url(e2e_redis),
+        spec,
+        "customer",
+        read_table(built_models / "risk/demo/customer.parquet"),
+    )
+    port = free_port()
+    env = {
+        "GATEWAY_MODEL": "risk",
+        "GATEWAY_MODELS_ROOT": str(built_models),
+        "GATEWAY_REDIS_URL": e2e_redis,
+        "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{risk_graph}"]),
+        "GATEWAY_BIND": f"127.0.0.1:{port}",
+        "GATEWAY_WORKERS": "2",
+    }
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    proc = Proc(
+        [
+            python(),
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:gateway.logic.gunicorn_conf",
+            "gateway.logic.app:create_app()",
+        ],
+        log,
+        env=env,
+        cwd=REPO,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: requests.get(f"{url}/health", timeout=1).status_code == 200, 60, "gunicorn", proc)
+    yield url
+    proc.stop()
+
+
+def offline_scores(models_root: Path, records: list[dict[str, Any]]) -> np.ndarray[Any, Any]:
+    """The reference: pandas + the pickled transformer + the SavedModel, in this process."""
+    import tensorflow as tf
+
+    spec = load_spec(models_root / "risk" / "model.yaml")
+    vdir = models_root / "risk" / "1"
+    with (vdir / "transformer.pkl").open("rb") as f:
+        transformer = pickle.load(f)
+    customers = read_table(models_root / "risk/demo/customer.parquet").set_index("id")
+    view = spec.view("profile")
+    rows = []
+    for rec in records:
+        row = {f.name: rec.get(f.name, f.default) for f in spec.request.fields}
+        cid = rec["customer_id"]
+        for name, field in view.fields.items():
+            row[name] = customers.loc[cid, name] if cid in customers.index else field.default
+        rows.append(row)
+    frame = pd.DataFrame(rows)[spec.transformer.columns]
+    x = np.asarray(transformer.transform(frame), dtype=np.float32)
+    fn = tf.saved_model.load(str(vdir)).signatures["score"]
+    return np.asarray(fn(features=tf.constant(x))["probability"].numpy()).reshape(-1)
+
+
+def post(url: str, body: Any, **kw: Any) -> requests.Response:
+    return requests.post(f"{url}/get_score", json=body, timeout=10, **kw)
+
+
+def test_example_request_scores_equal_offline(logic_url: str, built_models: Path) -> None:
+    body = json.loads((REPO / "examples" / "risk.json").read_text())
+    r = post(logic_url, body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["msg"] == "Successful!" and out["code"] == 200
+    assert out["model"] == {"name": "risk", "version": 1}
+    online = np.array([d["score"] for d in out["data"]])
+    expected = offline_scores(built_models, body["data"])
+    np.testing.assert_allclose(online, expected, atol=1e-5, rtol=0)
+
+
+def test_many_records_keep_input_order(logic_url: str, built_models: Path) -> None:
+    rng = np.random.default_rng(3)
+    purposes = ["car", "home", "education", "business", "personal", "boat"]  # "boat": unseen category
+    records = [
+        {
+            "customer_id": f"C{int(rng.integers(0, 6000)):06d}",  # some ids beyond the table: defaults
+            "loan_amount": float(rng.uniform(500, 80000)),
+            "term_months": int(rng.choice([12, 24, 36, 48, 60])),
+            "purpose": str(rng.choice(purposes)),
+            "employment_years": float(rng.uniform(0, 30)),
+        }
+        for _ in range(150)
+    ]
+    r = post(logic_url, {"data": records})
+    assert r.status_code == 200, r.text
+    online = np.array([d["score"] for d in r.json()["data"]])
+    np.testing.assert_allclose(online, offline_scores(built_models, records), atol=1e-5, rtol=0)
+    assert len(set(np.round(online, 6))) > 100  # genuinely different scores, not a constant
+
+
+def test_malformed_json_gets_400_envelope(logic_url: str) -> None:
+    r = requests.post(
+        f"{logic_url}/get_score", data=b'{"data": [', headers={"Content-Type": "application/json"}, timeout=5
+    )
+    assert r.status_code == 400
+    body = r.json()
+    assert body["code"] == 400 and body["error"] == "malformed_json"
+    assert "Traceback" not in r.text
+
+
+def test_health(logic_url: str) -> None:
+    r = requests.get(f"{logic_url}/health", timeout=5)
+    assert r.status_code == 200 and r.json() == {"health": "status", "code": 200}
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _gunicorn_master(port: int) -> int:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"gateway.logic.app:create_app()" in args and _children(int(cmdline.parent.name)):
+            environ = (cmdline.parent / "environ").read_bytes()
+            if f"GATEWAY_BIND=127.0.0.1:{port}".encode() in environ:
+                return int(cmdline.parent.name)
+    raise LookupError("gunicorn master not found")
+
+
+def test_logic_workers_never_load_tensorflow(logic_url: str) -> None:
+    post(logic_url, json.loads((REPO / "examples" / "risk.json").read_text())).raise_for_status()
+    port = int(logic_url.rsplit(":", 1)[1])
+    workers = _children(_gunicorn_master(port))
+    assert workers, "no gunicorn workers found"
+    for pid in workers:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        tf_libs = {line.split()[-1] for line in maps.splitlines() if "tensorflow" in line and ".so" in line}
+        assert not tf_libs, f"worker {pid} mapped TensorFlow libraries: {sorted(tf_libs)[:3]}"
+
+
+def test_tensorflow_detection_works_on_the_graph_server(risk_graph: int) -> None:
+    """Control for the test above: the same probe does see TensorFlow where it is loaded."""
+    flag = f"--port={risk_graph}".encode()
+    pids = [
+        int(c.parent.name)
+        for c in Path("/proc").glob("[0-9]*/cmdline")
+        if flag in c.read_bytes().split(b"\0")
+    ]
+    assert pids
+    maps = Path(f"/proc/{pids[0]}/maps").read_text()
+    assert any("tensorflow" in line and ".so" in line for line in maps.splitlines())
