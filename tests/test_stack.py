@@ -1,0 +1,64 @@
+"""`gateway stack up` / `down` (what `make up` / `make down` run) on free ports in a scratch directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.support import REPO, free_port, python
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _our_processes(run_dir: Path) -> list[int]:
+    """Live processes whose pid files `up` wrote, plus anything still in their process groups."""
+    pids = [int(p.read_text()) for p in (run_dir / "pids").glob("*.pid")] if (run_dir / "pids").is_dir() else []
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and (int(stat.parent.name) in pids or int(fields[2]) in pids):
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def test_up_serves_the_example_and_down_leaves_nothing(built_models: Path, tmp_path: Path) -> None:
+    ports = {"logic_port": free_port(), "grpc_port": free_port(), "rest_port": free_port()}
+    stack_file = tmp_path / "stack.yaml"
+    stack_file.write_text(yaml.safe_dump({"redis": {"port": free_port()}, "models": {"risk": ports}}))
+    cli = [python(), "-m", "gateway.cli", "stack"]
+    common = ["--root", str(built_models), "--stack-file", str(stack_file)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    up = subprocess.run([*cli, "up", *common], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"http://127.0.0.1:{ports['logic_port']}/get_score" in up.stdout
+        started = _our_processes(tmp_path / ".run")
+        assert len(started) >= 5  # redis, graph, gunicorn master + 2 workers
+
+        body = json.loads((REPO / "examples" / "risk.json").read_text())
+        r = requests.post(f"http://127.0.0.1:{ports['logic_port']}/get_score", json=body, timeout=10)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["data"]) == len(body["data"])
+    finally:
+        pids_before_down = _our_processes(tmp_path / ".run")
+        down = subprocess.run([*cli, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    still = [pid for pid in pids_before_down if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"]
+    assert still == [], f"processes left after down: {still}"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
