@@ -117,3 +117,27 @@ def risk_graph(start_graph: GraphFactory, built_models: Path) -> int:
     """gRPC port of a graph-server serving the freshly built risk model."""
     _, port = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
     return port
+
+
+@pytest.fixture(scope="session")
+def risk_features(redis_server: str, built_models: Path) -> Callable[[int], str]:
+    """Load the risk demo features into Redis database ``db`` (once); returns its URL."""
+    from gateway.featurestore.load import load_entity, read_table
+    from gateway.spec import load_spec
+
+    loaded: dict[int, str] = {}
+
+    def load(db: int) -> str:
+        if db not in loaded:
+            url = redis_server.rsplit("/", 1)[0] + f"/{db}"
+            client = redis.Redis.from_url(url)
+            client.flushdb()
+            spec = load_spec(built_models / "risk" / "model.yaml")
+            load_entity(
+                client, spec, "customer", read_table(built_models / "risk" / "demo" / "customer.parquet")
+            )
+            client.close()
+            loaded[db] = url
+        return loaded[db]
+
+    return load

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.featurestore.load import load_entity, read_table
 from gateway.logic.app import create_app
 from gateway.settings import Settings
-from gateway.spec import load_spec
 from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def app(built_models: Path, risk_graph: int, redis_server: str) -> Flask:
-    url = redis_server.rsplit("/", 1)[0] + "/2"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    spec = load_spec(built_models / "risk" / "model.yaml")
-    load_entity(client, spec, "customer", read_table(built_models / "risk/demo/customer.parquet"))
+def app(built_models: Path, risk_graph: int, risk_features: Callable[[int], str]) -> Flask:
+    url = risk_features(2)
     settings = Settings(
         model="risk",
         models_root=built_models,

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 import requests
 
-from gateway.featurestore.load import load_entity, read_table
+from gateway.featurestore.load import read_table
 from gateway.spec import load_spec
 from tests.support import REPO, Proc, free_port, python, wait_for
 
@@ -27,23 +26,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def e2e_redis(redis_server: str) -> str:
-    url = redis_server.rsplit("/", 1)[0] + "/1"
-    redis.Redis.from_url(url).flushdb()
-    return url
-
-
-@pytest.fixture(scope="module")
 def logic_url(
-    built_models: Path, risk_graph: int, e2e_redis: str, tmp_path_factory: pytest.TempPathFactory
+    built_models: Path,
+    risk_graph: int,
+    risk_features: Callable[[int], str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    spec = load_spec(built_models / "risk" / "model.yaml")
-    load_entity(
-        redis.Redis.from_url(e2e_redis),
-        spec,
-        "customer",
-        read_table(built_models / "risk/demo/customer.parquet"),
-    )
+    e2e_redis = risk_features(1)
     port = free_port()
     env = {
         "GATEWAY_MODEL": "risk",
@@ -194,3 +183,37 @@ def test_tensorflow_detection_works_on_the_graph_server(risk_graph: int) -> None
     assert pids
     maps = Path(f"/proc/{pids[0]}/maps").read_text()
     assert any("tensorflow" in line and ".so" in line for line in maps.splitlines())
+
+
+def _count(metrics_text: str, status: str) -> float:
+    total = 0.0
+    for line in metrics_text.splitlines():
+        if (
+            line.startswith("gateway_requests_total{")
+            and f'status="{status}"' in line
+            and "get_score" in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_add_up_across_gunicorn_workers(logic_url: str) -> None:
+    body = json.loads((REPO / "examples" / "risk.json").read_text())
+    before = _count(requests.get(f"{logic_url}/metrics", timeout=5).text, "200")
+    for _ in range(20):  # a new connection each time: requests spread over both workers
+        assert requests.post(f"{logic_url}/get_score", json=body, timeout=10).status_code == 200
+    after = _count(requests.get(f"{logic_url}/metrics", timeout=5).text, "200")
+    assert after - before == 20
+
+
+def test_access_log_is_json_with_the_request_id(
+    logic_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    body = json.loads((REPO / "examples" / "risk.json").read_text())
+    r = requests.post(
+        f"{logic_url}/get_score", json=body, headers={"X-Request-ID": "trace-e2e-42"}, timeout=10
+    )
+    assert r.headers["X-Request-ID"] == "trace-e2e-42"
+    log = next(tmp_path_factory.getbasetemp().glob("gunicorn*/gunicorn.log"))
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{") and "trace-e2e-42" in x]
+    assert lines and lines[0]["status"] == 200 and lines[0]["items"] == 3 and "graph" in lines[0]["stages_ms"]

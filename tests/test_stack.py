@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _our_processes(run_dir: Path) -> list[int]:
     """Live processes whose pid files `up` wrote, plus anything still in their process groups."""
-    pids = [int(p.read_text()) for p in (run_dir / "pids").glob("*.pid")] if (run_dir / "pids").is_dir() else []
+    pids = (
+        [int(p.read_text()) for p in (run_dir / "pids").glob("*.pid")] if (run_dir / "pids").is_dir() else []
+    )
     alive = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -38,7 +40,9 @@ def test_up_serves_the_example_and_down_leaves_nothing(built_models: Path, tmp_p
     common = ["--root", str(built_models), "--stack-file", str(stack_file)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
-    up = subprocess.run([*cli, "up", *common], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    up = subprocess.run(
+        [*cli, "up", *common], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"http://127.0.0.1:{ports['logic_port']}/get_score" in up.stdout
@@ -51,7 +55,9 @@ def test_up_serves_the_example_and_down_leaves_nothing(built_models: Path, tmp_p
         assert len(r.json()["data"]) == len(body["data"])
     finally:
         pids_before_down = _our_processes(tmp_path / ".run")
-        down = subprocess.run([*cli, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        down = subprocess.run(
+            [*cli, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
     assert down.returncode == 0, down.stderr
     still = [pid for pid in pids_before_down if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"]
     assert still == [], f"processes left after down: {still}"

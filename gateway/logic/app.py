@@ -8,13 +8,15 @@ settings or a ready ``Scorer``.
 from __future__ import annotations
 
 import logging
+import sys
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
-from gateway.logic import views
+from gateway.logic import openapi, telemetry, views
 from gateway.logic.orchestrator import Scorer
+from gateway.logic.readiness import Readiness
 from gateway.logic.views import json_response
 from gateway.settings import Settings
 
@@ -22,12 +24,14 @@ log = logging.getLogger("gateway.logic")
 
 
 def error_response(e: GatewayError) -> Response:
+    g.error_code = e.code
     return json_response(e.to_dict(), e.status)
 
 
 def _http_error(e: HTTPException) -> Response:
     code = (e.name or "error").lower().replace(" ", "_")
     status = e.code or 500
+    g.error_code = code
     return json_response(
         {"msg": e.description or e.name, "code": status, "error": code, "details": []}, status
     )
@@ -36,22 +40,50 @@ def _http_error(e: HTTPException) -> Response:
 def _unexpected(e: Exception) -> Response:
     # Logged with its traceback for us; the client sees only a stable envelope.
     log.exception("unhandled error")
+    g.error_code = "internal"
     return json_response({"msg": "internal error", "code": 500, "error": "internal", "details": []}, 500)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Gateway logs to stderr; the access log is bare JSON lines."""
+    root = logging.getLogger("gateway")
+    root.setLevel(settings.log_level.upper())
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.propagate = False
+    access = logging.getLogger("gateway.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.propagate = False
+        access.setLevel(logging.INFO)
 
 
 def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -> Flask:
     settings = settings or Settings()
-    logging.getLogger("gateway").setLevel(settings.log_level.upper())
+    configure_logging(settings)
     if scorer is None:
         from gateway.logic.assembly import build_scorer
 
         scorer = build_scorer(settings)
     app = Flask("gateway.logic")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["gateway.scorer"] = scorer
-    app.extensions["gateway.settings"] = settings
+    metrics = telemetry.Metrics()
+    app.extensions.update(
+        {
+            "gateway.scorer": scorer,
+            "gateway.settings": settings,
+            "gateway.metrics": metrics,
+            "gateway.readiness": Readiness(scorer, settings.warmup),
+            "gateway.openapi": openapi.build(scorer.spec),
+        }
+    )
     app.register_blueprint(views.bp)
     app.register_error_handler(GatewayError, error_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
+    telemetry.install(app, metrics, scorer.spec.name, settings.access_log)
     return app

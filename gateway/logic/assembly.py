@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import numpy as np
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
 from gateway.logic.features import FeatureReader, connect
 from gateway.logic.graph_client import GraphClient
 from gateway.logic.orchestrator import ModelVersion, Scorer
+from gateway.logic.predictors import GraphPredictor
 from gateway.logic.transform import load_transform
 from gateway.settings import Settings
 from gateway.spec import ModelSpec, load_spec
 
 log = logging.getLogger("gateway.logic")
-
-
-class GraphPredictor:
-    """The TensorFlow backend: Predict on the graph service, one output tensor."""
-
-    def __init__(self, client: GraphClient, output: str) -> None:
-        self.client = client
-        self.output = output
-
-    def predict(self, inputs: dict[str, np.ndarray[Any, Any]], version: int) -> np.ndarray[Any, Any]:
-        return self.client.predict(inputs, self.output, version)
 
 
 def load_version(spec: ModelSpec, settings: Settings) -> ModelVersion:

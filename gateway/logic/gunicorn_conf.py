@@ -22,3 +22,25 @@ preload_app = False
 accesslog = None  # the app writes its own JSON access log with request ids
 errorlog = "-"
 loglevel = os.environ.get("GATEWAY_GUNICORN_LOG_LEVEL", "info")
+
+
+def on_starting(server: object) -> None:
+    """Metrics in multiprocess mode: one fresh directory per gunicorn master.
+
+    Runs in the master before any worker forks, so every worker inherits the
+    variable before it first imports prometheus_client.
+    """
+    import glob
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

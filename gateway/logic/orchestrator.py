@@ -30,6 +30,9 @@ class Predictor(Protocol):
 
     def predict(self, inputs: dict[str, np.ndarray[Any, Any]], version: int) -> np.ndarray[Any, Any]: ...
 
+    def check(self, version: int) -> str | None:
+        """None when ``version`` can be served; otherwise a reason (shown on ``/ready``)."""
+
 
 @dataclass
 class ModelVersion:

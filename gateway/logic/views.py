@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from gateway.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 from gateway.logic.orchestrator import Scorer
@@ -13,8 +14,8 @@ from gateway.logic.orchestrator import Scorer
 bp = Blueprint("logic", __name__)
 
 
-def _scorer() -> Scorer:
-    return current_app.extensions["gateway.scorer"]  # type: ignore[no-any-return]
+def _ext(name: str) -> Any:
+    return current_app.extensions[f"gateway.{name}"]
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -39,7 +40,10 @@ def read_json_body() -> Any:
 
 @bp.post("/get_score")
 def get_score() -> Response:
-    scored = _scorer().score(read_json_body())
+    scorer: Scorer = _ext("scorer")
+    scored = scorer.score(read_json_body())
+    g.scored = scored
+    _ext("metrics").record_scored(scorer.spec.name, scored, scorer.spec.postprocess.score_field)
     timing = ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in scored.timings.items())
     body = {"msg": "Successful!", "code": 200, "data": scored.data, "model": scored.model}
     return json_response(body, headers={"Server-Timing": timing})
@@ -47,4 +51,31 @@ def get_score() -> Response:
 
 @bp.get("/health")
 def health() -> Response:
+    """Liveness: the process answers. Cheap on purpose; no dependency is touched."""
     return json_response({"health": "status", "code": 200})
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    ok, details, problems = _ext("readiness").check()
+    if ok:
+        return json_response({"msg": "ready", "code": 200, "checks": details})
+    return json_response(
+        {"msg": "not ready", "code": 503, "error": "not_ready", "details": problems, "checks": details}, 503
+    )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return _ext("metrics").exposition()  # type: ignore[no-any-return]
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return json_response(_ext("openapi"))
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    page = resources.files("gateway.logic").joinpath("static/docs.html").read_text()
+    return Response(page, mimetype="text/html")
