@@ -217,3 +217,23 @@ def test_access_log_is_json_with_the_request_id(
     log = next(tmp_path_factory.getbasetemp().glob("gunicorn*/gunicorn.log"))
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{") and "trace-e2e-42" in x]
     assert lines and lines[0]["status"] == 200 and lines[0]["items"] == 3 and "graph" in lines[0]["stages_ms"]
+
+
+def test_python_client_scores_and_reports_errors(logic_url: str) -> None:
+    from gateway.client import ScoringClient, ScoringError
+
+    body = json.loads((REPO / "examples" / "risk.json").read_text())
+    with ScoringClient(logic_url) as client:
+        assert client.health()
+        result = client.score(body["data"], request_id="client-1")
+        assert len(result.scores) == 3 and result.model["version"] == 1 and result.request_id == "client-1"
+        assert set(result.timings_ms) == {"validate", "features", "transform", "graph", "post"}
+        with pytest.raises(ScoringError) as exc:
+            client.score([{"customer_id": "C1"}])
+        assert exc.value.status == 400 and exc.value.error == "invalid_field"
+        assert exc.value.details[0]["field"] == "data[0].loan_amount"
+    with ScoringClient(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0) as dead:
+        assert not dead.health()
+        with pytest.raises(ScoringError) as exc:
+            dead.score(body["data"])
+        assert exc.value.error == "unreachable"
