@@ -141,3 +141,64 @@ def risk_features(redis_server: str, built_models: Path) -> Callable[[int], str]
         return loaded[db]
 
     return load
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real 3-master Redis Cluster of redis-server processes on loopback; yields a seed URL."""
+    from tests.support import free_cluster_port
+
+    base = tmp_path_factory.mktemp("cluster")
+    ports = [free_cluster_port() for _ in range(3)]
+    procs = []
+    for port in ports:
+        d = base / str(port)
+        d.mkdir()
+        procs.append(
+            Proc(
+                [
+                    redis_server_binary(),
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(d / "nodes.conf"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(d),
+                ],
+                d / "redis.log",
+            )
+        )
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            client = redis.Redis(port=port)
+            wait_for(lambda c=client: bool(c.ping()), 20, f"cluster node {port}", proc)
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        probe = redis.Redis(port=ports[0])
+        wait_for(
+            lambda: b"cluster_state:ok" in probe.execute_command("CLUSTER", "INFO"), 30, "cluster state ok"
+        )
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for proc in procs:
+            proc.stop()
