@@ -1,0 +1,99 @@
+"""Failure paths: graph and Redis outages, deadlines, fail-over, and bad input touching nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+
+from gateway.logic.app import create_app
+from gateway.settings import Settings
+from tests.conftest import GraphFactory
+from tests.support import REPO, free_port
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = json.loads((REPO / "examples" / "risk.json").read_text())
+
+
+def _app(models: Path, redis_url: str, targets: list[int], **kw: Any) -> Flask:
+    return create_app(
+        Settings(model="risk", models_root=models, redis_url=redis_url,
+                 graph_targets=[f"127.0.0.1:{p}" for p in targets], **kw)
+    )
+
+
+def _error(app: Flask) -> tuple[int, str]:
+    r = app.test_client().post("/get_score", json=EXAMPLE)
+    body = r.get_json()
+    assert "Traceback" not in r.get_data(as_text=True)
+    return r.status_code, body.get("error", "")
+
+
+def test_graph_down_is_503(built_models: Path, risk_features: Callable[[int], str]) -> None:
+    app = _app(built_models, risk_features(5), [free_port()], graph_deadline_ms=500)
+    assert _error(app) == (503, "graph_unavailable")
+
+
+def test_graph_deadline_is_504(built_models: Path, risk_features: Callable[[int], str], risk_graph: int) -> None:
+    app = _app(built_models, risk_features(5), [risk_graph], graph_deadline_ms=1)
+    assert _error(app) == (504, "graph_deadline_exceeded")
+
+
+def test_redis_down_is_503(built_models: Path, risk_graph: int) -> None:
+    app = _app(built_models, f"redis://127.0.0.1:{free_port()}/0", [risk_graph], redis_timeout_ms=100)
+    assert _error(app) == (503, "feature_store_unavailable")
+
+
+def test_version_the_graph_does_not_serve_is_404(
+    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory, tmp_path: Path
+) -> None:
+    # The logic side has version 1's transformer; the graph only has a copy numbered 7.
+    import shutil
+
+    base = tmp_path / "risk"
+    shutil.copytree(built_models / "risk" / "1", base / "7")
+    _, port = start_graph("--model_name=risk", f"--model_base_path={base}")
+    app = _app(built_models, risk_features(5), [port])
+    status, error = _error(app)
+    assert (status, error) == (404, "graph_not_found")
+    assert app.test_client().get("/ready").status_code == 503
+
+
+def test_failover_between_two_graph_replicas(
+    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory
+) -> None:
+    a, port_a = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
+    _, port_b = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
+    client = _app(built_models, risk_features(5), [port_a, port_b], graph_deadline_ms=2000).test_client()
+    assert all(client.post("/get_score", json=EXAMPLE).status_code == 200 for _ in range(10))
+    a.stop()
+    codes = [client.post("/get_score", json=EXAMPLE).status_code for _ in range(20)]
+    assert codes == [200] * 20
+
+
+def _commands(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+
+def test_bad_input_never_reaches_redis(built_models: Path, risk_features: Callable[[int], str], risk_graph: int) -> None:
+    url = risk_features(6)
+    client = _app(built_models, url, [risk_graph]).test_client()
+    r = redis.Redis.from_url(url)
+    before = _commands(r)
+    bad = [
+        {"data": [{**EXAMPLE["data"][0], "loan_amount": float("inf")}]},
+        {"data": [{**EXAMPLE["data"][0], "term_months": "36"}]},
+        {"data": []},
+    ]
+    for body in bad:
+        assert client.post("/get_score", data=json.dumps(body), content_type="application/json").status_code == 400
+    assert _commands(r) == before
+    assert client.post("/get_score", json=EXAMPLE).status_code == 200
+    assert _commands(r) > before  # the probe does see real traffic
