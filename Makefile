@@ -46,8 +46,8 @@ test-fast: install ## Run the tests that start no servers
 	$(BIN)/pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy --strict
-	$(BIN)/ruff check gateway tests transformers
-	$(BIN)/ruff format --check gateway tests transformers
+	$(BIN)/ruff check gateway tests transformers bench
+	$(BIN)/ruff format --check gateway tests transformers bench
 	$(BIN)/mypy gateway
 
 clean: down ## Remove the venv, run state and built model versions

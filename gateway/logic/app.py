@@ -45,14 +45,13 @@ def _unexpected(e: Exception) -> Response:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Gateway logs to stderr; the access log is bare JSON lines."""
+    """Gateway logs to stderr; the access log is bare JSON lines (and does not propagate)."""
     root = logging.getLogger("gateway")
     root.setLevel(settings.log_level.upper())
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-        root.propagate = False
     access = logging.getLogger("gateway.access")
     if not access.handlers:
         handler = logging.StreamHandler(sys.stderr)
