@@ -61,6 +61,50 @@ def redis_client(redis_server: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real 3-master Redis Cluster on free loopback ports; yields one node's URL."""
+    procs: list[Proc] = []
+    nodes = []
+    try:
+        for _ in range(3):
+            port, bus = free_port(), free_port()
+            data = tmp_path_factory.mktemp("cluster")
+            procs.append(
+                Proc(
+                    [
+                        redis_server_binary(),
+                        *("--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1"),
+                        *("--cluster-enabled", "yes", "--cluster-config-file", str(data / "nodes.conf")),
+                        *("--save", "", "--appendonly", "no", "--dir", str(data)),
+                    ],
+                    data / "redis.log",
+                )
+            )
+            client = redis.Redis(port=port)
+            wait_for(lambda c=client: bool(c.ping()), 20, "cluster node", procs[-1])  # type: ignore[misc]
+            nodes.append(port)
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in nodes), "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        info = [redis.Redis(port=p) for p in nodes]
+        wait_for(lambda: all("cluster_state:ok" in _cluster_info(c) for c in info), 30, "redis cluster")
+        yield f"redis://127.0.0.1:{nodes[0]}/0"
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def _cluster_info(client: redis.Redis) -> str:
+    raw = client.execute_command("CLUSTER INFO")
+    if isinstance(raw, dict):
+        return "\n".join(f"{k}:{v}" for k, v in raw.items())
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+@pytest.fixture(scope="session")
 def built_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every model under models/ trained from its recipe into a fresh root (deterministic seed)."""
     root = tmp_path_factory.mktemp("models")
@@ -116,4 +160,11 @@ def start_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphFacto
 def risk_graph(start_graph: GraphFactory, built_models: Path) -> int:
     """gRPC port of a graph-server serving the freshly built risk model."""
     _, port = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
+    return port
+
+
+@pytest.fixture(scope="session")
+def ctr_graph(start_graph: GraphFactory, built_models: Path) -> int:
+    """gRPC port of a graph-server serving the freshly built ctr (ranking) model."""
+    _, port = start_graph("--model_name=ctr", f"--model_base_path={built_models / 'ctr'}")
     return port
