@@ -46,9 +46,12 @@ test-fast: install ## Run the tests that start no servers
 	$(BIN)/pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy --strict
-	$(BIN)/ruff check gateway tests transformers
-	$(BIN)/ruff format --check gateway tests transformers
+	$(BIN)/ruff check gateway tests transformers bench
+	$(BIN)/ruff format --check gateway tests transformers bench
 	$(BIN)/mypy gateway
+
+bench: install ## Run the benchmark programs under bench/ (they print numbers; raw results in bench/results/)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean: down ## Remove the venv, run state and built model versions
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

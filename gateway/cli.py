@@ -145,6 +145,8 @@ def _saver_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tr.add_argument("--version", type=int, default=None, help="version number (default: next free)")
     _root(tr)
 
+
+def _handover_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ex = sub.add_parser(
         "export",
         help="package a SavedModel trained elsewhere, its transformer and sample rows into a version",
@@ -225,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _saver_commands(sub)
+    _handover_commands(sub)
     _feature_commands(sub)
     st = sub.add_parser("stack", help="run the local stack: redis, graph and logic services per model")
     st.set_defaults(handler=_stack)

@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from gateway import artifacts
 from gateway.errors import ArtifactError
 from gateway.saver.export import WARMUP_FILE, export_version
+from gateway.saver.inspect import inspect_version
 from gateway.saver.recipe import LABEL, load_recipe
 from tests.support import REPO, python
 
@@ -89,6 +90,13 @@ def test_export_publishes_a_verified_version(
     for rel in ("saved_model.pb", "variables/variables.index", "transformer.pkl"):
         assert m["files"][rel] == original[rel]  # the hand-over is packaged verbatim
     assert _published(root / "ctr") == ["5"]
+    info = inspect_version(root / "ctr")
+    sig = info["saved_model"][0]["signatures"]["serving_default"]
+    assert {a: (t["dtype"], t["shape"]) for a, t in sig["inputs"].items()} == {
+        "features": ("DT_FLOAT", [-1, 47]),
+        "item_embedding": ("DT_FLOAT", [-1, 32]),
+    }
+    assert sig["outputs"]["probability"]["shape"] == [-1, 1] and info["audit"]["ok"] is True
 
 
 def test_a_pickle_referencing_a_script_class_is_refused(handover: dict[str, Path], tmp_path: Path) -> None:

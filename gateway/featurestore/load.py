@@ -115,10 +115,7 @@ def load_entity(
     data = encode(spec, entity, table)
     views = entity_views(spec, entity)
     model = spec.name
-    snap = new_snapshot(client, model, entity)
-    meta = keys.meta_key(model, entity, snap)
-    client.zadd(keys.snapshots_key(model, entity), {str(snap): snap})
-    client.hset(meta, mapping={"state": "loading", "started_at": int(time.time()), "source": _source(table)})
+    snap = _begin_snapshot(client, model, entity, _source(table))
     try:
         n_keys, n_bytes = _write_snapshot(client, _Target(model, entity, snap, views), data, chunk, progress)
     except BaseException:
@@ -126,7 +123,7 @@ def load_entity(
             _delete_snapshot(client, model, entity, snap)
         raise
     client.hset(
-        meta,
+        keys.meta_key(model, entity, snap),
         mapping={
             "state": "complete",
             "rows": data.rows,
@@ -149,6 +146,15 @@ def load_entity(
         removed=removed,
         ignored_columns=data.ignored_columns,
     )
+
+
+def _begin_snapshot(client: Any, model: str, entity: str, source: str) -> int:
+    """Allocate a snapshot and register it as loading, so clean-up knows about it even if we die."""
+    snap = new_snapshot(client, model, entity)
+    client.zadd(keys.snapshots_key(model, entity), {str(snap): snap})
+    meta = {"state": "loading", "started_at": int(time.time()), "source": source}
+    client.hset(keys.meta_key(model, entity, snap), mapping=meta)
+    return snap
 
 
 def _source(table: pd.DataFrame) -> str:
@@ -178,12 +184,13 @@ def _write_snapshot(
         for v in target.views:
             for i in range(start, stop):
                 key = target.key(v, data.ids[i])
-                n_bytes += len(key) + _queue_write(pipe, key, v, data, i)
+                _queue_write(pipe, key, v, data, i)
+                n_bytes += len(key)
                 n_keys += 1
         pipe.execute()
         if progress is not None:
             progress(stop - start)
-    return n_keys, n_bytes
+    return n_keys, n_bytes + sum(data.value_bytes.values())
 
 
 def _queue_write(pipe: Any, key: str, view: FeatureView, data: Encoded, i: int) -> int:
@@ -197,7 +204,7 @@ def _queue_write(pipe: Any, key: str, view: FeatureView, data: Encoded, i: int) 
     for name, text in zip(view.fields, row, strict=True):
         args += (name, text)
     pipe.execute_command("HSET", key, *args)
-    return sum(len(a) for a in args)
+    return sum(map(len, args))
 
 
 def update_entity(

@@ -49,6 +49,7 @@ class Encoded:
     hashes: dict[str, list[list[str]]] = field(default_factory=dict)  # view -> per row [v1, v2, ...]
     vectors: dict[str, list[bytes]] = field(default_factory=dict)  # view -> per row packed float32
     ignored_columns: list[str] = field(default_factory=list)
+    value_bytes: dict[str, int] = field(default_factory=dict)  # view -> bytes of field names and values
 
     @property
     def rows(self) -> int:
@@ -144,9 +145,12 @@ def encode(spec: ModelSpec, entity: str, frame: pd.DataFrame) -> Encoded:
         if v.kind == "hash":
             out.hashes[v.name] = _hash_view(frame, v, problems)
             used.update(v.fields)
+            names = sum(len(f) for f in v.fields) * len(frame)
+            out.value_bytes[v.name] = names + sum(sum(map(len, row)) for row in out.hashes[v.name])
         else:
             out.vectors[v.name], cols = _vector_view(frame, v, problems)
             used.update(cols)
+            out.value_bytes[v.name] = 4 * (v.dim or 0) * len(frame)
     problems.raise_if_any()
     out.ignored_columns = [c for c in frame.columns if c not in used]
     return out
@@ -165,7 +169,12 @@ def _require_columns(spec: ModelSpec, entity: str, views: list[FeatureView], fra
 
 
 def _missing(series: pd.Series) -> np.ndarray[Any, Any]:
-    return np.asarray(series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy())
+    """Null cells, and for text columns (all CSV columns) blank ones."""
+    na = np.asarray(series.isna().to_numpy(), dtype=bool)
+    if pd.api.types.is_numeric_dtype(series):
+        return na
+    blank = np.asarray([isinstance(x, str) and not x.strip() for x in series.tolist()], dtype=bool)
+    return np.asarray(na | blank)
 
 
 def _ids(frame: pd.DataFrame, problems: _Problems, max_length: int) -> list[str]:

@@ -173,12 +173,7 @@ def package(  # noqa: PLR0917 - the five things every version is made of
         if problems:
             raise ArtifactError(f"SavedModel does not match {spec.name}'s spec: " + "; ".join(problems))
         (staging / spec.transformer.file).write_bytes(transformer_pickle)
-        raw = run_graph(spec, staging, sample.inputs)
-        scores = raw[:, 0] if raw.shape[1] == 1 else raw.max(axis=1)
-        if expected_scores is not None:
-            gap = float(np.max(np.abs(scores - expected_scores)))
-            if gap > EXPORT_TOLERANCE:
-                raise ArtifactError(f"the exported graph differs from the trained model by up to {gap:.2e}")
+        scores = _staged_scores(spec, staging, sample, expected_scores)
         n_warm = write_warmup(staging / WARMUP_FILE, spec, sample.inputs)
         metrics = stats.classification_metrics(sample.labels, scores) if sample.labels is not None else {}
         training = {**fields.pop("training", {}), "metrics": metrics, "warmup_records": n_warm}
@@ -199,6 +194,19 @@ def package(  # noqa: PLR0917 - the five things every version is made of
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return version_no, path, scores
+
+
+def _staged_scores(
+    spec: ModelSpec, staging: Path, sample: Sample, expected: np.ndarray[Any, Any] | None
+) -> np.ndarray[Any, Any]:
+    """The sample's scores from the staged graph; they must reproduce ``expected`` if given."""
+    raw = run_graph(spec, staging, sample.inputs)
+    scores = raw[:, 0] if raw.shape[1] == 1 else raw.max(axis=1)
+    if expected is not None:
+        gap = float(np.max(np.abs(scores - expected)))
+        if gap > EXPORT_TOLERANCE:
+            raise ArtifactError(f"the exported graph differs from the trained model by up to {gap:.2e}")
+    return scores
 
 
 def _describe(spec: ModelSpec, fitted: Any, sample: Sample, dims: dict[str, int]) -> dict[str, Any]:

@@ -76,6 +76,12 @@ def fit_network(recipe: Any, x_train: dict[str, Any], y_train: Any, seed: int) -
     return model
 
 
+def predict(model: Any, inputs: dict[str, np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """The in-memory Keras model's scores, which the exported graph has to reproduce."""
+    x = next(iter(inputs.values())) if len(inputs) == 1 else inputs
+    return np.asarray(model.predict(x, verbose=0, batch_size=4096)).reshape(-1)
+
+
 def train(
     name: str,
     models_root: Path,
@@ -103,8 +109,6 @@ def train(
         inputs={a: np.ascontiguousarray(v[hold_idx]) for a, v in inputs.items()},
         labels=y[hold_idx].astype(np.float64),
     )
-    x_hold = next(iter(hold.inputs.values())) if len(hold.inputs) == 1 else hold.inputs
-    p_keras = np.asarray(model.predict(x_hold, verbose=0, batch_size=4096)).reshape(-1)
     dims = {a: int(v.shape[1]) for a, v in inputs.items()}
     fields = {
         "source": "train",
@@ -123,7 +127,7 @@ def train(
         hold,
         fields,
         version=version,
-        expected_scores=p_keras,
+        expected_scores=predict(model, hold.inputs),
     )
     log.info("model %s: holdout %s", name, stats.classification_metrics(y[hold_idx], scores))
     write_demo_entities(models_root / name, ds)
