@@ -124,3 +124,14 @@ def test_vector_matrix_reads_both_layouts() -> None:
     listed = pd.DataFrame({"emb": list(mat)})
     np.testing.assert_array_equal(vector_matrix(listed, spec.view("emb")), mat)
     assert mat.dtype == np.float32 and mat.shape == (3, DIM)
+
+
+def test_csv_with_bom_and_a_vector_column(tmp_path: Path) -> None:
+    path = tmp_path / "user.csv"
+    path.write_bytes('\ufeffid,age,visits,tier,emb\na,1,2,gold,"[1, 2, 3, 4]"\nb,1,2,gold,5 6 7 8\n'.encode())
+    enc = encode(small_spec(), "user", read_table(path))
+    assert enc.ids == ["a", "b"]
+    assert np.frombuffer(enc.vectors["emb"][1], "<f4").tolist() == [5.0, 6.0, 7.0, 8.0]
+    path.write_text("id,age,visits,tier,emb\na,1,2,gold,1 2 x 4\n")
+    with pytest.raises(BadRows, match="line 2: emb: not a list of numbers"):
+        encode(small_spec(), "user", read_table(path))

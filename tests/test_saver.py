@@ -187,3 +187,22 @@ def test_ctr_data_is_deterministic_and_embeddings_are_float32() -> None:
     implied = taste @ world.category_map.T
     implied -= implied.mean(axis=1, keepdims=True)
     assert np.corrcoef(logs.ravel(), implied.ravel())[0, 1] > 0.8
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_warmup_records_replay_on_the_loaded_graph(built_models: Path, model: str) -> None:
+    """What a TF-Serving model server does with them at load: run each request on the new version."""
+    from gateway.graph_server.servable import Servable
+
+    vdir = built_models / model / "1"
+    servable = Servable(model, 1, vdir)
+    try:
+        for raw in tfrecords(vdir / WARMUP_FILE):
+            req = prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request
+            inputs = {alias: to_numpy(t) for alias, t in req.inputs.items()}
+            _, out = servable.run(req.model_spec.signature_name, inputs)
+            (scores,) = out.values()
+            rows = next(iter(inputs.values())).shape[0]
+            assert scores.shape == (rows, 1) and ((scores > 0) & (scores < 1)).all()
+    finally:
+        servable.close()

@@ -111,6 +111,7 @@ def load_entity(
     if keep < MIN_KEEP:
         # The previous snapshot must outlive one more load: a reader may still be reading it.
         raise ValueError(f"keep must be at least {MIN_KEEP}, got {keep}")
+    _check_chunk(chunk)
     t0 = time.perf_counter()
     data = encode(spec, entity, table)
     views = entity_views(spec, entity)
@@ -155,6 +156,11 @@ def _begin_snapshot(client: Any, model: str, entity: str, source: str) -> int:
     meta = {"state": "loading", "started_at": int(time.time()), "source": source}
     client.hset(keys.meta_key(model, entity, snap), mapping=meta)
     return snap
+
+
+def _check_chunk(chunk: int) -> None:
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive number of rows, got {chunk}")
 
 
 def _source(table: pd.DataFrame) -> str:
@@ -217,6 +223,7 @@ def update_entity(
     progress: Progress | None = None,
 ) -> LoadSummary:
     """Write only the keys whose values differ from the live snapshot's (rows absent from the table stay)."""
+    _check_chunk(chunk)
     t0 = time.perf_counter()
     data = encode(spec, entity, table)
     views = entity_views(spec, entity)

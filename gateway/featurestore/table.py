@@ -74,7 +74,7 @@ def read_table(path: Path) -> pd.DataFrame:
 def _read_csv(path: Path) -> pd.DataFrame:
     """Strict CSV: every record has as many cells as the header; ragged lines are reported."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", newline="", encoding="utf-8") as f:
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as f:  # tolerate a BOM
         reader = csv.reader(f)
         header = next(reader, None)
         if not header:
