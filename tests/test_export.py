@@ -21,6 +21,7 @@ from gateway.saver.inspect import inspect_version
 from gateway.saver.recipe import LABEL, load_recipe
 from tests.support import REPO, python
 
+pytestmark = pytest.mark.slow  # trains the models (built_models) and loads TensorFlow
 SAMPLE_ROWS = 300
 
 

@@ -120,6 +120,7 @@ def _run_cli(*args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     return proc, json.loads(tail)
 
 
+@pytest.mark.slow
 def test_cli_shows_signature_and_manifest_without_tensorflow(built_models: Path) -> None:
     proc, tf_modules = _run_cli(str(built_models / "ctr"))  # a model directory: its latest version
     assert proc.returncode == 0, proc.stderr
@@ -141,6 +142,7 @@ def test_cli_shows_signature_and_manifest_without_tensorflow(built_models: Path)
     )
 
 
+@pytest.mark.slow
 def test_cli_exit_status_flags_a_tampered_version(built_models: Path, tmp_path: Path) -> None:
     vdir = tmp_path / "7"
     shutil.copytree(built_models / "risk" / "1", vdir)

@@ -18,6 +18,8 @@ from gateway.saver.inspect import inspect_version
 from gateway.spec import load_spec
 from gateway.tensors import to_numpy
 
+# Every test here reads the models trained from scratch by the built_models fixture.
+pytestmark = pytest.mark.slow
 MODELS = ["risk", "ctr"]
 
 
