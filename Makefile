@@ -50,6 +50,9 @@ lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff format --check gateway tests transformers bench
 	$(BIN)/mypy gateway
 
+bench: install ## Run the benchmark programs under bench/ (they print numbers; raw results in bench/results/)
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
 clean: down ## Remove the venv, run state and built model versions
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
 	find models -mindepth 2 -maxdepth 2 -type d \( -regex '.*/[0-9]+' -o -name demo \) -exec rm -rf {} +

@@ -106,6 +106,33 @@ def verify_files(vdir: Path, manifest: dict[str, Any], only: list[str] | None = 
             )
 
 
+def audit(vdir: Path, manifest: dict[str, Any]) -> list[str]:
+    """Every way the directory differs from its manifest (empty: it is exactly what was published)."""
+    files: dict[str, str] = manifest["files"]
+    present = {p.relative_to(vdir).as_posix() for p in vdir.rglob("*") if p.is_file() and p.name != MANIFEST}
+    problems = [f"{rel}: listed in the manifest but missing" for rel in sorted(files.keys() - present)]
+    problems += [f"{rel}: not listed in the manifest" for rel in sorted(present - files.keys())]
+    for rel in sorted(files.keys() & present):
+        if sha256_file(vdir / rel) != files[rel]:
+            problems.append(f"{rel}: sha256 does not match the manifest (changed after publishing)")
+    return problems
+
+
+def environment_pairs(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """(recorded, running) version of every library the manifest records."""
+    recorded: dict[str, str] = manifest.get("environment", {})
+    return {lib: (recorded[lib], library_version(lib)) for lib in ENV_LIBRARIES if lib in recorded}
+
+
+def environment_drift(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The recorded libraries whose running version differs (Python compared by minor release)."""
+    return {
+        lib: (rec, run)
+        for lib, (rec, run) in environment_pairs(manifest).items()
+        if _comparable(lib, rec) != _comparable(lib, run)
+    }
+
+
 def _comparable(lib: str, version: str) -> str:
     # Pickles are portable across Python patch releases, not across minor ones.
     return ".".join(version.split(".")[:2]) if lib == "python" else version

@@ -219,16 +219,17 @@ def _start_model(
 
 
 def _load_demo_features(models_root: Path, model: str, redis_port: int) -> None:
-    import redis
-
-    from gateway.featurestore.load import load_entity, read_table
+    """``gateway features load`` of every demo table the model's training wrote (models/<m>/demo/)."""
+    from gateway.featurestore.commands import connect, load_file
     from gateway.spec import load_spec
 
     spec = load_spec(models_root / model / "model.yaml")
-    client = redis.Redis(port=redis_port)
-    for path in sorted((models_root / model / "demo").glob("*.parquet")):
-        s = load_entity(client, spec, path.stem, read_table(path))
-        print(f"loaded {s.rows} {s.entity} rows for {model} into snapshot {s.snapshot} in {s.seconds:.1f}s")
+    tables = sorted((models_root / model / "demo").glob("*.parquet"))
+    if not tables and spec.feature_views:
+        raise RuntimeError(f"{models_root / model / 'demo'}: no demo tables; rebuild with `make models`")
+    client = connect(f"redis://127.0.0.1:{redis_port}/0")
+    for path in tables:
+        print(load_file(client, spec, path).line())
 
 
 def _print_endpoints(cfg: StackConfig) -> None:

@@ -61,6 +61,50 @@ def redis_client(redis_server: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real 3-master Redis Cluster on free loopback ports; yields one node's URL."""
+    procs: list[Proc] = []
+    nodes = []
+    try:
+        for _ in range(3):
+            port, bus = free_port(), free_port()
+            data = tmp_path_factory.mktemp("cluster")
+            procs.append(
+                Proc(
+                    [
+                        redis_server_binary(),
+                        *("--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1"),
+                        *("--cluster-enabled", "yes", "--cluster-config-file", str(data / "nodes.conf")),
+                        *("--save", "", "--appendonly", "no", "--dir", str(data)),
+                    ],
+                    data / "redis.log",
+                )
+            )
+            client = redis.Redis(port=port)
+            wait_for(lambda c=client: bool(c.ping()), 20, "cluster node", procs[-1])  # type: ignore[misc]
+            nodes.append(port)
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in nodes), "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        info = [redis.Redis(port=p) for p in nodes]
+        wait_for(lambda: all("cluster_state:ok" in _cluster_info(c) for c in info), 30, "redis cluster")
+        yield f"redis://127.0.0.1:{nodes[0]}/0"
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def _cluster_info(client: redis.Redis) -> str:
+    raw = client.execute_command("CLUSTER INFO")
+    if isinstance(raw, dict):
+        return "\n".join(f"{k}:{v}" for k, v in raw.items())
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+@pytest.fixture(scope="session")
 def built_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every model under models/ trained from its recipe into a fresh root (deterministic seed)."""
     root = tmp_path_factory.mktemp("models")
@@ -144,61 +188,7 @@ def risk_features(redis_server: str, built_models: Path) -> Callable[[int], str]
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real 3-master Redis Cluster of redis-server processes on loopback; yields a seed URL."""
-    from tests.support import free_cluster_port
-
-    base = tmp_path_factory.mktemp("cluster")
-    ports = [free_cluster_port() for _ in range(3)]
-    procs = []
-    for port in ports:
-        d = base / str(port)
-        d.mkdir()
-        procs.append(
-            Proc(
-                [
-                    redis_server_binary(),
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    str(d / "nodes.conf"),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(d),
-                ],
-                d / "redis.log",
-            )
-        )
-    try:
-        for port, proc in zip(ports, procs, strict=True):
-            client = redis.Redis(port=port)
-            wait_for(lambda c=client: bool(c.ping()), 20, f"cluster node {port}", proc)
-        subprocess.run(
-            [
-                "redis-cli",
-                "--cluster",
-                "create",
-                *[f"127.0.0.1:{p}" for p in ports],
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        probe = redis.Redis(port=ports[0])
-        wait_for(
-            lambda: b"cluster_state:ok" in probe.execute_command("CLUSTER", "INFO"), 30, "cluster state ok"
-        )
-        yield f"redis://127.0.0.1:{ports[0]}/0"
-    finally:
-        for proc in procs:
-            proc.stop()
+def ctr_graph(start_graph: GraphFactory, built_models: Path) -> int:
+    """gRPC port of a graph-server serving the freshly built ctr (ranking) model."""
+    _, port = start_graph("--model_name=ctr", f"--model_base_path={built_models / 'ctr'}")
+    return port

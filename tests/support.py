@@ -88,19 +88,3 @@ def redis_server_binary() -> str:
 
 def python() -> str:
     return sys.executable
-
-
-def free_cluster_port() -> int:
-    """A free port whose cluster-bus port (+10000) is free too."""
-    import random
-
-    for _ in range(200):
-        port = random.randint(20000, 40000)
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")

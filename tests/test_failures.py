@@ -23,8 +23,13 @@ EXAMPLE = json.loads((REPO / "examples" / "risk.json").read_text())
 
 def _app(models: Path, redis_url: str, targets: list[int], **kw: Any) -> Flask:
     return create_app(
-        Settings(model="risk", models_root=models, redis_url=redis_url,
-                 graph_targets=[f"127.0.0.1:{p}" for p in targets], **kw)
+        Settings(
+            model="risk",
+            models_root=models,
+            redis_url=redis_url,
+            graph_targets=[f"127.0.0.1:{p}" for p in targets],
+            **kw,
+        )
     )
 
 
@@ -40,7 +45,9 @@ def test_graph_down_is_503(built_models: Path, risk_features: Callable[[int], st
     assert _error(app) == (503, "graph_unavailable")
 
 
-def test_graph_deadline_is_504(built_models: Path, risk_features: Callable[[int], str], risk_graph: int) -> None:
+def test_graph_deadline_is_504(
+    built_models: Path, risk_features: Callable[[int], str], risk_graph: int
+) -> None:
     app = _app(built_models, risk_features(5), [risk_graph], graph_deadline_ms=1)
     assert _error(app) == (504, "graph_deadline_exceeded")
 
@@ -82,7 +89,9 @@ def _commands(client: redis.Redis) -> int:
     return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
 
 
-def test_bad_input_never_reaches_redis(built_models: Path, risk_features: Callable[[int], str], risk_graph: int) -> None:
+def test_bad_input_never_reaches_redis(
+    built_models: Path, risk_features: Callable[[int], str], risk_graph: int
+) -> None:
     url = risk_features(6)
     client = _app(built_models, url, [risk_graph]).test_client()
     r = redis.Redis.from_url(url)
@@ -93,7 +102,10 @@ def test_bad_input_never_reaches_redis(built_models: Path, risk_features: Callab
         {"data": []},
     ]
     for body in bad:
-        assert client.post("/get_score", data=json.dumps(body), content_type="application/json").status_code == 400
+        assert (
+            client.post("/get_score", data=json.dumps(body), content_type="application/json").status_code
+            == 400
+        )
     assert _commands(r) == before
     assert client.post("/get_score", json=EXAMPLE).status_code == 200
     assert _commands(r) > before  # the probe does see real traffic

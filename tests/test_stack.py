@@ -32,10 +32,13 @@ def _our_processes(run_dir: Path) -> list[int]:
     return alive
 
 
-def test_up_serves_the_example_and_down_leaves_nothing(built_models: Path, tmp_path: Path) -> None:
-    ports = {"logic_port": free_port(), "grpc_port": free_port(), "rest_port": free_port()}
+def test_up_serves_the_examples_and_down_leaves_nothing(built_models: Path, tmp_path: Path) -> None:
+    ports = {
+        model: {"logic_port": free_port(), "grpc_port": free_port(), "rest_port": free_port()}
+        for model in ("risk", "ctr")
+    }
     stack_file = tmp_path / "stack.yaml"
-    stack_file.write_text(yaml.safe_dump({"redis": {"port": free_port()}, "models": {"risk": ports}}))
+    stack_file.write_text(yaml.safe_dump({"redis": {"port": free_port()}, "models": ports}))
     cli = [python(), "-m", "gateway.cli", "stack"]
     common = ["--root", str(built_models), "--stack-file", str(stack_file)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -45,14 +48,24 @@ def test_up_serves_the_example_and_down_leaves_nothing(built_models: Path, tmp_p
     )
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        assert f"http://127.0.0.1:{ports['logic_port']}/get_score" in up.stdout
+        for p in ports.values():
+            assert f"http://127.0.0.1:{p['logic_port']}/get_score" in up.stdout
+        assert "ctr/user: 20000 rows, 20000 keys -> snapshot 1 (now live)" in up.stdout
+        assert "ctr/item: 2000 rows, 4000 keys -> snapshot 1 (now live)" in up.stdout
         started = _our_processes(tmp_path / ".run")
-        assert len(started) >= 5  # redis, graph, gunicorn master + 2 workers
+        assert len(started) >= 9  # redis, and per model a graph and gunicorn master + 2 workers
 
-        body = json.loads((REPO / "examples" / "risk.json").read_text())
-        r = requests.post(f"http://127.0.0.1:{ports['logic_port']}/get_score", json=body, timeout=10)
+        risk = json.loads((REPO / "examples" / "risk.json").read_text())
+        r = requests.post(f"http://127.0.0.1:{ports['risk']['logic_port']}/get_score", json=risk, timeout=10)
         assert r.status_code == 200, r.text
-        assert len(r.json()["data"]) == len(body["data"])
+        assert len(r.json()["data"]) == len(risk["data"])
+
+        ctr = json.loads((REPO / "examples" / "ctr.json").read_text())
+        r = requests.post(f"http://127.0.0.1:{ports['ctr']['logic_port']}/get_score", json=ctr, timeout=10)
+        assert r.status_code == 200, r.text
+        ranked = r.json()["data"]
+        assert len(ranked) == ctr["top_k"] and {d["item_id"] for d in ranked} <= set(ctr["item_ids"])
+        assert [d["score"] for d in ranked] == sorted((d["score"] for d in ranked), reverse=True)
     finally:
         pids_before_down = _our_processes(tmp_path / ".run")
         down = subprocess.run(
