@@ -76,5 +76,5 @@ def test_restricted_unpickler_rejects_foreign_classes(tmp_path: Path) -> None:
     import io
 
     payload = pickle.dumps(shutil.rmtree)
-    with pytest.raises(ArtifactError, match="shutil.rmtree"):
+    with pytest.raises(ArtifactError, match=r"shutil\.rmtree"):
         artifacts.safe_unpickle(io.BytesIO(payload))

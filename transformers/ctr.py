@@ -114,7 +114,7 @@ def make_items(world: World, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarra
     return frame, hidden
 
 
-def click_logit(  # noqa: PLR0917 - the law reads best with every factor named
+def click_logit(
     taste: np.ndarray[Any, Any],
     hidden_items: np.ndarray[Any, Any],
     users: pd.DataFrame,

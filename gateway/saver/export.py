@@ -146,7 +146,7 @@ def write_warmup(path: Path, spec: ModelSpec, inputs: dict[str, np.ndarray[Any, 
     return len(sizes)
 
 
-def package(  # noqa: PLR0917 - the five things every version is made of
+def package(
     spec: ModelSpec,
     base: Path,
     write_graph: Callable[[Path], None],
