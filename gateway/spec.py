@@ -124,6 +124,14 @@ class PostprocessSpec(_Strict):
     top_k: bool = False
 
 
+class EstimatorSpec(_Strict):
+    """``backend: sklearn``: a pickled scikit-learn estimator served in-process (no graph)."""
+
+    file: str = "model.pkl"
+    method: Literal["predict_proba", "decision_function", "predict"] = "predict_proba"
+    column: int = Field(1, ge=0, description="predict_proba column to return (1: the positive class)")
+
+
 class FallbackSpec(_Strict):
     policy: Literal["none", "default_score", "precomputed", "model"] = "none"
     default_score: float | None = None
@@ -134,11 +142,13 @@ class ModelSpec(_Strict):
     name: str
     description: str = ""
     backend: Literal["tensorflow", "sklearn"] = "tensorflow"
+    recipe: str | None = None  # fit code transformers/<recipe>.py; default: the model's name
     request: RequestSpec
     entities: dict[str, EntitySpec] = Field(default_factory=dict)
     feature_views: list[FeatureView] = Field(default_factory=list)
     transformer: TransformerSpec
     graph: GraphSpec | None = None
+    estimator: EstimatorSpec | None = None
     postprocess: PostprocessSpec = PostprocessSpec()
     fallback: FallbackSpec = FallbackSpec()
 
@@ -153,6 +163,8 @@ class ModelSpec(_Strict):
                 raise ValueError(f"feature view '{view.name}' uses unknown entity '{view.entity}'")
         if self.backend == "tensorflow" and self.graph is None:
             raise ValueError("backend 'tensorflow' needs a 'graph' block")
+        if self.backend == "sklearn" and (self.estimator is None or self.graph is not None):
+            raise ValueError("backend 'sklearn' needs an 'estimator' block and no 'graph' block")
         return self
 
     def view(self, name: str) -> FeatureView:

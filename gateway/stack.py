@@ -32,8 +32,8 @@ READY_TIMEOUT_S = 180.0
 @dataclass
 class ModelPorts:
     logic: int
-    grpc: int
-    rest: int
+    grpc: int | None = None  # None: an in-process (sklearn) model without a graph service
+    rest: int | None = None
 
 
 @dataclass
@@ -46,7 +46,11 @@ def read_stack(path: Path) -> StackConfig:
     raw: Any = yaml.safe_load(path.read_text())
     try:
         models = {
-            name: ModelPorts(int(p["logic_port"]), int(p["grpc_port"]), int(p["rest_port"]))
+            name: ModelPorts(
+                int(p["logic_port"]),
+                int(p["grpc_port"]) if "grpc_port" in p else None,
+                int(p["rest_port"]) if "rest_port" in p else None,
+            )
             for name, p in raw["models"].items()
         }
         return StackConfig(redis_port=int(raw["redis"]["port"]), models=models)
@@ -180,28 +184,15 @@ def _start_redis(cfg: StackConfig, started: list[str]) -> None:
 def _start_model(
     models_root: Path, model: str, ports: ModelPorts, redis_port: int, started: list[str]
 ) -> None:
-    graph = spawn(
-        f"graph-{model}",
-        [
-            sys.executable,
-            "-m",
-            "gateway.graph_server",
-            f"--port={ports.grpc}",
-            f"--rest_api_port={ports.rest}",
-            f"--model_name={model}",
-            f"--model_base_path={(models_root / model).resolve()}",
-        ],
-        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    started.append(f"graph-{model}")
-    wait_ready(f"graph-{model}", graph, graph_ok(ports.grpc, model))
     env = {
         "GATEWAY_MODEL": model,
         "GATEWAY_MODELS_ROOT": str(models_root.resolve()),
         "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "GATEWAY_GRAPH_TARGETS": f'["127.0.0.1:{ports.grpc}"]',
         "GATEWAY_BIND": f"127.0.0.1:{ports.logic}",
     }
+    if ports.grpc is not None:
+        _start_graph(models_root, model, ports, started)
+        env["GATEWAY_GRAPH_TARGETS"] = f'["127.0.0.1:{ports.grpc}"]'
     logic = spawn(
         f"logic-{model}",
         [
@@ -215,7 +206,25 @@ def _start_model(
         env=env,
     )
     started.append(f"logic-{model}")
-    wait_ready(f"logic-{model}", logic, http_ok(f"http://127.0.0.1:{ports.logic}/health"))
+    wait_ready(f"logic-{model}", logic, http_ok(f"http://127.0.0.1:{ports.logic}/ready"))
+
+
+def _start_graph(models_root: Path, model: str, ports: ModelPorts, started: list[str]) -> None:
+    assert ports.grpc is not None
+    flags = [
+        f"--port={ports.grpc}",
+        f"--model_name={model}",
+        f"--model_base_path={(models_root / model).resolve()}",
+    ]
+    if ports.rest is not None:
+        flags.append(f"--rest_api_port={ports.rest}")
+    graph = spawn(
+        f"graph-{model}",
+        [sys.executable, "-m", "gateway.graph_server", *flags],
+        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    started.append(f"graph-{model}")
+    wait_ready(f"graph-{model}", graph, graph_ok(ports.grpc, model))
 
 
 def _load_demo_features(models_root: Path, model: str, redis_port: int) -> None:
@@ -235,10 +244,12 @@ def _load_demo_features(models_root: Path, model: str, redis_port: int) -> None:
 def _print_endpoints(cfg: StackConfig) -> None:
     print(f"redis        redis://127.0.0.1:{cfg.redis_port}/0")
     for model, p in cfg.models.items():
-        print(
-            f"{model:<12} logic http://127.0.0.1:{p.logic}/get_score   graph grpc 127.0.0.1:{p.grpc}  "
-            f"rest http://127.0.0.1:{p.rest}/v1/models/{model}"
-        )
+        graph = "in-process (sklearn), no graph service"
+        if p.grpc is not None:
+            graph = f"graph grpc 127.0.0.1:{p.grpc}"
+            if p.rest is not None:
+                graph += f"  rest http://127.0.0.1:{p.rest}/v1/models/{model}"
+        print(f"{model:<12} logic http://127.0.0.1:{p.logic}/get_score   {graph}")
     print("stop everything with: make down")
 
 

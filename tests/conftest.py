@@ -164,25 +164,25 @@ def risk_graph(start_graph: GraphFactory, built_models: Path) -> int:
 
 
 @pytest.fixture(scope="session")
-def risk_features(redis_server: str, built_models: Path) -> Callable[[int], str]:
-    """Load the risk demo features into Redis database ``db`` (once); returns its URL."""
+def risk_features(redis_server: str, built_models: Path) -> Callable[..., str]:
+    """``load(db, model="risk")``: a model's demo features in Redis database ``db`` (loaded once); its URL."""
     from gateway.featurestore.load import load_entity, read_table
     from gateway.spec import load_spec
 
-    loaded: dict[int, str] = {}
+    loaded: dict[tuple[int, str], str] = {}
 
-    def load(db: int) -> str:
-        if db not in loaded:
+    def load(db: int, model: str = "risk") -> str:
+        if (db, model) not in loaded:
             url = redis_server.rsplit("/", 1)[0] + f"/{db}"
             client = redis.Redis.from_url(url)
-            client.flushdb()
-            spec = load_spec(built_models / "risk" / "model.yaml")
-            load_entity(
-                client, spec, "customer", read_table(built_models / "risk" / "demo" / "customer.parquet")
-            )
+            if not any(d == db for d, _ in loaded):
+                client.flushdb()
+            spec = load_spec(built_models / model / "model.yaml")
+            for table in sorted((built_models / model / "demo").glob("*.parquet")):
+                load_entity(client, spec, table.stem, read_table(table))
             client.close()
-            loaded[db] = url
-        return loaded[db]
+            loaded[(db, model)] = url
+        return loaded[(db, model)]
 
     return load
 

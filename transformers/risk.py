@@ -115,3 +115,10 @@ def build_network(input_dims: dict[str, int]) -> Any:
     h = keras.layers.Dense(16, activation="relu")(h)
     out = keras.layers.Dense(1, activation="sigmoid", name="probability")(h)
     return keras.Model(inp, out, name="risk")
+
+
+def build_estimator() -> Any:
+    """The in-process alternative (``risk_lr``): a logistic regression on the same features."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0, max_iter=2000)

@@ -8,11 +8,11 @@ from gateway import artifacts
 from gateway.errors import ArtifactError
 from gateway.logic.features import FeatureReader, connect
 from gateway.logic.graph_client import GraphClient
-from gateway.logic.orchestrator import ModelVersion, Scorer
-from gateway.logic.predictors import GraphPredictor
+from gateway.logic.orchestrator import ModelVersion, Predictor, Scorer
+from gateway.logic.predictors import GraphPredictor, SklearnPredictor
 from gateway.logic.transform import load_transform
 from gateway.settings import Settings
-from gateway.spec import ModelSpec, load_spec
+from gateway.spec import EstimatorSpec, ModelSpec, load_spec
 
 log = logging.getLogger("gateway.logic")
 
@@ -42,6 +42,13 @@ def build_scorer(settings: Settings) -> Scorer:
     spec = load_spec(settings.models_root / settings.model / "model.yaml")
     mv = load_version(spec, settings)
     reader = FeatureReader(spec, connect(settings), cluster=settings.redis_cluster)
+    return Scorer(spec, reader, {mv.version: mv}, make_predictor(spec, settings, mv))
+
+
+def make_predictor(spec: ModelSpec, settings: Settings, mv: ModelVersion) -> Predictor:
+    if spec.backend == "sklearn":
+        est = spec.estimator or EstimatorSpec()
+        estimator = artifacts.load_verified_pickle(mv.path, est.file, mv.manifest, settings.allow_drift)
+        return SklearnPredictor({mv.version: estimator}, est)
     assert spec.graph is not None
-    predictor = GraphPredictor(graph_client(spec, settings), spec.graph.output)
-    return Scorer(spec, reader, {mv.version: mv}, predictor)
+    return GraphPredictor(graph_client(spec, settings), spec.graph.output)

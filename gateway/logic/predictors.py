@@ -8,6 +8,7 @@ import numpy as np
 
 from gateway.errors import GatewayError
 from gateway.logic.graph_client import GraphClient
+from gateway.spec import EstimatorSpec
 
 
 class GraphPredictor:
@@ -30,3 +31,19 @@ class GraphPredictor:
         if state != "AVAILABLE":
             return f"graph reports version {version} as {state or 'unknown'} (known: {states})"
         return None
+
+
+class SklearnPredictor:
+    """The in-process backend: a verified scikit-learn estimator per loaded version."""
+
+    def __init__(self, estimators: dict[int, Any], spec: EstimatorSpec) -> None:
+        self.estimators = estimators
+        self.spec = spec
+
+    def predict(self, inputs: dict[str, np.ndarray[Any, Any]], version: int) -> np.ndarray[Any, Any]:
+        (x,) = inputs.values()
+        out = np.asarray(getattr(self.estimators[version], self.spec.method)(x), dtype=np.float64)
+        return out[:, self.spec.column] if out.ndim == 2 else out
+
+    def check(self, version: int) -> str | None:
+        return None if version in self.estimators else f"no estimator loaded for version {version}"

@@ -11,6 +11,8 @@ A recipe module defines:
     a fitted scikit-learn transformer (classes from sklearn or ``gateway``).
 ``build_network(input_dims: dict[str, int]) -> keras.Model``
     the network, with one named input per graph input of the spec.
+``build_estimator() -> sklearn estimator`` (only for ``backend: sklearn``)
+    an unfitted estimator served in-process instead of a graph.
 ``TRAINING: dict``
     ``epochs``, ``batch_size``, ``learning_rate``.
 
@@ -56,7 +58,7 @@ def load_recipe(name: str, recipes_dir: Path | None = None) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     spec.loader.exec_module(module)
-    for attr in ("make_dataset", "fit_transformer", "build_network", "TRAINING"):
+    for attr in ("make_dataset", "fit_transformer"):
         if not hasattr(module, attr):
             raise ConfigError(f"{path}: recipe must define {attr}")
     return module

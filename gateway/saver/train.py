@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.errors import ConfigError
 from gateway.saver import stats
 from gateway.saver.export import Sample, graph_inputs, package
 from gateway.saver.recipe import LABEL, Dataset, load_recipe
@@ -91,11 +92,18 @@ def train(
 ) -> tuple[int, Path]:
     """Train ``name`` from its recipe and publish a new version under ``models_root/name``."""
     t0 = time.perf_counter()
-    _tf().config.experimental.enable_op_determinism()
     spec = load_spec(models_root / name / "model.yaml")
-    recipe = load_recipe(name, recipes_dir)
+    recipe = load_recipe(spec.recipe or name, recipes_dir)
     seed = seed if seed is not None else getattr(recipe, "SEED", DEFAULT_SEED)
     ds: Dataset = recipe.make_dataset(seed)
+    if spec.backend == "sklearn":
+        from gateway.saver.train_estimator import train_estimator
+
+        return train_estimator(spec, recipe, ds, models_root / name, seed, version)
+    for attr in ("build_network", "TRAINING"):
+        if not hasattr(recipe, attr):
+            raise ConfigError(f"recipe for {name} must define {attr} (backend: tensorflow)")
+    _tf().config.experimental.enable_op_determinism()
     columns = list(spec.transformer.columns)
     frame = ds.frame
     train_idx, hold_idx = split(len(frame), seed)

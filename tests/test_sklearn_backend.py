@@ -1,0 +1,91 @@
+"""``backend: sklearn``: a pickled estimator served in-process with the same API, no graph."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from flask.testing import FlaskClient
+
+from gateway.featurestore.load import read_table
+from gateway.logic.app import create_app
+from gateway.settings import Settings
+from gateway.spec import load_spec
+from tests.support import REPO, free_port
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = json.loads((REPO / "examples" / "risk_lr.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def client(built_models: Path, risk_features: Callable[..., str]) -> FlaskClient:
+    # A graph target nobody listens on: the in-process backend must never need it.
+    settings = Settings(
+        model="risk_lr",
+        models_root=built_models,
+        redis_url=risk_features(7, "risk_lr"),
+        graph_targets=[f"127.0.0.1:{free_port()}"],
+    )
+    return create_app(settings).test_client()
+
+
+def offline(models: Path, records: list[dict[str, Any]]) -> np.ndarray[Any, Any]:
+    spec = load_spec(models / "risk_lr" / "model.yaml")
+    vdir = models / "risk_lr" / "1"
+    transformer = pickle.loads((vdir / "transformer.pkl").read_bytes())
+    estimator = pickle.loads((vdir / "model.pkl").read_bytes())
+    customers = read_table(models / "risk_lr" / "demo" / "customer.parquet").set_index("id")
+    view = spec.view("profile")
+    rows = []
+    for rec in records:
+        row = {f.name: rec.get(f.name, f.default) for f in spec.request.fields}
+        for name, fld in view.fields.items():
+            row[name] = (
+                customers.loc[rec["customer_id"], name]
+                if rec["customer_id"] in customers.index
+                else fld.default
+            )
+        rows.append(row)
+    x = transformer.transform(pd.DataFrame(rows)[spec.transformer.columns])
+    return np.asarray(estimator.predict_proba(x)[:, 1])
+
+
+def test_scores_equal_the_estimator_offline(client: FlaskClient, built_models: Path) -> None:
+    r = client.post("/get_score", json=EXAMPLE)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["model"] == {"name": "risk_lr", "version": 1}
+    online = np.array([d["score"] for d in body["data"]])
+    np.testing.assert_allclose(online, offline(built_models, EXAMPLE["data"]), atol=1e-6, rtol=0)
+
+
+def test_ready_without_any_graph(client: FlaskClient) -> None:
+    r = client.get("/ready")
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["checks"]["version_1"]["backend"] == "serving"
+
+
+def test_same_validation_and_errors(client: FlaskClient) -> None:
+    r = client.post("/get_score", json={"data": [{**EXAMPLE["data"][0], "term_months": 0}]})
+    assert r.status_code == 400 and r.get_json()["error"] == "invalid_field"
+
+
+def test_tampered_estimator_is_refused(
+    built_models: Path, tmp_path: Path, risk_features: Callable[..., str]
+) -> None:
+    import shutil
+
+    from gateway.errors import ArtifactError
+
+    root = tmp_path / "models"
+    shutil.copytree(built_models / "risk_lr", root / "risk_lr")
+    (root / "risk_lr" / "1" / "model.pkl").write_bytes(pickle.dumps({"not": "the model"}))
+    with pytest.raises(ArtifactError, match=r"model\.pkl: sha256"):
+        create_app(Settings(model="risk_lr", models_root=root, redis_url=risk_features(7, "risk_lr")))
