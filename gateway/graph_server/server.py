@@ -7,17 +7,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from gateway.graph_server import flags
+from gateway.graph_server import flags, protodefs
+from gateway.graph_server.batching import BatchingOptions, BatchingRunner
+from gateway.graph_server.config import read_model_config, single_model_config, sources_from_config
 from gateway.graph_server.errors import ServingError
-from gateway.graph_server.grpc_api import add_services
-from gateway.graph_server.manager import ModelManager, ModelSource
+from gateway.graph_server.manager import ModelManager
+from gateway.graph_server.monitoring import DEFAULT_PATH, Metrics
 from gateway.graph_server.runner import DirectRunner, EchoRunner, Runner
 
 log = logging.getLogger("gateway.graph_server")
@@ -37,21 +39,58 @@ def channel_arguments(text: str) -> list[tuple[str, Any]]:
     return out
 
 
-def model_sources(args: Any) -> list[ModelSource]:
+def initial_config(args: Any) -> Any:
     if args.model_config_file:
-        from gateway.graph_server.config import read_model_config
-
         return read_model_config(Path(args.model_config_file))
-    return [ModelSource(name=args.model_name, base_path=Path(args.model_base_path))]
+    return single_model_config(args.model_name, args.model_base_path)
 
 
-def make_runner(args: Any) -> Runner:
+def batching_options(args: Any) -> BatchingOptions | None:
+    if not args.enable_batching:
+        return None
+    if not args.batching_parameters_file:
+        return BatchingOptions()
+    msg = protodefs.read_text_proto("BatchingParameters", Path(args.batching_parameters_file))
+    return BatchingOptions.from_proto(msg)
+
+
+def monitoring_path(args: Any) -> str | None:
+    """The Prometheus path on the REST port, or None when monitoring is off."""
+    if not args.monitoring_config_file:
+        return None
+    msg = protodefs.read_text_proto("MonitoringConfig", Path(args.monitoring_config_file))
+    if not msg.prometheus_config.enable:
+        return None
+    return str(msg.prometheus_config.path or DEFAULT_PATH)
+
+
+def make_runner(args: Any, batching: BatchingOptions | None, metrics: Metrics) -> Runner:
     if args.echo_mode:
         return EchoRunner()
+    if batching is not None:
+        return BatchingRunner(batching, on_batch=metrics.record_batch)
     return DirectRunner()
 
 
-def build_grpc_server(args: Any, manager: ModelManager, runner: Runner) -> tuple[grpc.Server, int]:
+def make_loader(args: Any, metrics: Metrics) -> Callable[[str, int, Path], Any]:
+    from gateway.graph_server.servable import Servable, grpc_code, session_config
+
+    config = session_config(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
+
+    def load(name: str, version: int, path: Path) -> Any:
+        try:
+            servable = Servable(name, version, path, config)
+        except Exception as e:
+            metrics.record_load(str(path), ok=False)
+            message = getattr(e, "message", None) or str(e)
+            raise ServingError(grpc_code(e), message) from e
+        metrics.record_load(str(path), ok=True)
+        return servable
+
+    return load
+
+
+def build_grpc_server(args: Any, services: Callable[[grpc.Server], None]) -> tuple[grpc.Server, int]:
     options = [
         ("grpc.max_receive_message_length", _MAX_MESSAGE),
         ("grpc.max_send_message_length", _MAX_MESSAGE),
@@ -59,13 +98,44 @@ def build_grpc_server(args: Any, manager: ModelManager, runner: Runner) -> tuple
     ]
     workers = args.grpc_max_threads or 4 * (os.cpu_count() or 1)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
-    add_services(server, manager, runner)
+    services(server)
     port = server.add_insecure_port(f"0.0.0.0:{args.port}")
     if port == 0:
         raise OSError(f"cannot bind gRPC port {args.port}")
     if args.grpc_socket_path:
         server.add_insecure_port(f"unix:{args.grpc_socket_path}")
     return server, port
+
+
+class ConfigPoller:
+    """Re-reads ``--model_config_file`` every period and applies it when it changed."""
+
+    def __init__(self, path: Path, period_s: float, apply: Callable[[Any], None], current: Any) -> None:
+        self._path, self._period, self._apply, self._last = path, period_s, apply, current
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="config-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._period):
+            try:
+                config = read_model_config(self._path)
+            except ValueError as e:
+                log.error("Failed to read ModelServerConfig file: %s", e)
+                continue
+            if config == self._last:
+                continue
+            try:
+                self._apply(config)
+                self._last = config
+            except (ServingError, ValueError) as e:
+                log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s", e)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,28 +146,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = flags.parse(argv)
     try:
-        sources = model_sources(args)
+        config = initial_config(args)
+        sources_from_config(config)
         channel_arguments(args.grpc_channel_arguments)
+        batching = batching_options(args)
+        metrics_path = monitoring_path(args)
     except (ValueError, OSError) as e:
         print(f"graph-server: {e}", file=sys.stderr)
         return 2
+    return _serve(args, config, batching, metrics_path)
 
-    from gateway.graph_server.servable import Servable, session_config
 
-    config = session_config(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
-    manager = ModelManager(loader=lambda n, v, p: Servable(n, v, p, config))
-    manager.set_sources(sources)
+def _serve(args: Any, config: Any, batching: BatchingOptions | None, metrics_path: str | None) -> int:
+    from gateway.graph_server.dataplane import Dataplane
+    from gateway.graph_server.grpc_api import add_services
+    from gateway.graph_server.http_server import start_http_server
+    from gateway.graph_server.rest_api import RestApi
+    from gateway.graph_server.warmup import run_warmup
+
+    metrics = Metrics()
+    runner = make_runner(args, batching, metrics)
+    iterations, method_check = args.num_request_iterations_for_warmup, args.enable_signature_method_name_check
+
+    def warmup(servable: Any) -> None:
+        run_warmup(servable, runner, iterations, method_check)
+
+    manager = ModelManager(
+        make_loader(args, metrics),
+        warmup if args.enable_model_warmup else None,
+        on_poll=metrics.file_system_polls.inc,
+    )
+
+    def apply(new_config: Any) -> None:
+        manager.set_sources(sources_from_config(new_config), args.allow_version_labels_for_unavailable_models)
+
     try:
-        manager.wait_until_settled()
+        apply(config)
     except ServingError as e:
         print(f"graph-server: initial models failed to load: {e.message}", file=sys.stderr)
         manager.stop()
+        runner.close()
         return 1
+    dataplane = Dataplane(manager, runner, method_check=method_check, reload=apply)
 
-    server, port = build_grpc_server(args, manager, make_runner(args))
+    rest = None
+    if args.rest_api_port and args.rest_api_port == args.port:
+        log.error("--rest_api_port cannot be the same as --port; the REST API is not exported")
+    elif args.rest_api_port:
+        timeout = args.rest_api_timeout_in_ms / 1000 if args.rest_api_timeout_in_ms > 0 else None
+        api = RestApi(dataplane, metrics, timeout, metrics_path)
+        rest, rest_port = start_http_server(args.rest_api_port, api, args.rest_api_num_threads)
+    server, port = build_grpc_server(args, lambda s: add_services(s, dataplane, metrics))
     server.start()
-    manager.start(args.file_system_poll_wait_seconds)
     log.info("Running gRPC ModelServer at 0.0.0.0:%d ...", port)
+    if rest is not None:
+        log.info("Exporting HTTP/REST API at:localhost:%d ...", rest_port)
+    manager.start(args.file_system_poll_wait_seconds)
+    poller = None
+    if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
+        poller = ConfigPoller(
+            Path(args.model_config_file), args.model_config_file_poll_wait_seconds, apply, config
+        )
+        poller.start()
 
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,5 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     done.wait()
     log.info("shutting down")
     server.stop(grace=5).wait()
+    if rest is not None:
+        rest.stop()
+    if poller is not None:
+        poller.stop()
     manager.stop()
+    runner.close()
     return 0
