@@ -169,6 +169,11 @@ class BatchingRunner:
             raise task.error
         return prepared.signature_name, task.outputs
 
+    def queued_rows(self) -> int:
+        """Rows waiting in every queue (not yet taken by a batch thread)."""
+        with self._cond:
+            return sum(b.size for q in self._queues.values() for b in q.batches)
+
     def _enqueue(self, servable: Any, prepared: PreparedPredict, task: _Task) -> None:
         tail = tuple((a, v.dtype.str, v.shape[1:]) for a, v in sorted(task.inputs.items()))
         key = (id(servable), prepared.signature_name, prepared.outputs, tail)

@@ -11,10 +11,18 @@ own registry, never in prometheus_client's global one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
@@ -40,7 +48,7 @@ class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
-        disable_created_metrics()  # no *_created series: TF-Serving exports none
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # TF-Serving exports no *_created
         self.registry = CollectorRegistry(auto_describe=True)
         request_labels = ["model_name", "version", "signature_name", "API", "entrypoint"]
         self.request_count = Counter(
@@ -80,6 +88,14 @@ class Metrics:
             "Passes over the model base paths looking for versions (counted as each starts).",
             registry=self.registry,
         )
+
+    def watch_batch_queue(self, queued_rows: Callable[[], int]) -> None:
+        gauge = Gauge(
+            "graph_server_batch_queue_rows",
+            "Rows waiting in the batch scheduler's queues.",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: float(queued_rows()))
 
     def record(self, info: CallInfo, status: str) -> None:
         labels = (info.model, info.version, info.signature, info.api, info.entrypoint)

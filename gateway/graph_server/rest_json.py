@@ -389,12 +389,12 @@ def predict_json(outputs: Mapping[str, Array], fmt: Format) -> str:
             raise invalid(f"Tensor name: {n} has inconsistent batch size: {arr.shape[0]} expecting: {batch}")
         batch = arr.shape[0]
     rows = []
-    for i in range(batch):
+    for i in range(batch):  # [i, ...] keeps a 0-d array even for object (string) tensors
         if len(names) == 1:
-            rows.append(tensor_json(outputs[names[0]][i], _is_bytes_output(names[0], outputs[names[0]])))
+            rows.append(tensor_json(outputs[names[0]][i, ...], _is_bytes_output(names[0], outputs[names[0]])))
         else:
             fields = [
-                f"{json.dumps(n)}: {tensor_json(outputs[n][i], _is_bytes_output(n, outputs[n]))}"
+                f"{json.dumps(n)}: {tensor_json(outputs[n][i, ...], _is_bytes_output(n, outputs[n]))}"
                 for n in names
             ]
             rows.append("{" + ", ".join(fields) + "}")

@@ -68,7 +68,9 @@ def make_runner(args: Any, batching: BatchingOptions | None, metrics: Metrics) -
     if args.echo_mode:
         return EchoRunner()
     if batching is not None:
-        return BatchingRunner(batching, on_batch=metrics.record_batch)
+        runner = BatchingRunner(batching, on_batch=metrics.record_batch)
+        metrics.watch_batch_queue(runner.queued_rows)
+        return runner
     return DirectRunner()
 
 
