@@ -205,6 +205,17 @@ def test_close_fails_queued_requests_as_unavailable(servable: Any) -> None:
     assert [e.code for e in errors] == [grpc.StatusCode.UNAVAILABLE]
 
 
+@in_process
+def test_a_request_waits_no_longer_than_its_timeout(servable: Any) -> None:
+    runner = BatchingRunner(BatchingOptions(max_batch_size=4, batch_timeout_micros=LONG_MICROS))
+    try:
+        with pytest.raises(ServingError) as info:
+            runner.predict(servable, "", {"x": np.zeros((1, 1), np.float32)}, (), timeout_s=0.2)
+        assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    finally:
+        runner.close()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

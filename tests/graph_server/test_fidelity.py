@@ -25,6 +25,7 @@ from gateway.protos import (
     get_model_status_pb2,
     inference_pb2,
     predict_pb2,
+    prediction_service_pb2_grpc,
     regression_pb2,
 )
 from gateway.tensors import to_numpy, to_proto
@@ -67,6 +68,7 @@ def graph(
     g = start_server(
         start_graph,
         f"--model_config_file={config}",
+        f"--grpc_socket_path={config.parent / 'graph.sock'}",
         "--allow_version_labels_for_unavailable_models",
         f"--monitoring_config_file={anchors / 'monitoring_config.txt'}",
         "--rest_api_timeout_in_ms=20000",
@@ -84,6 +86,16 @@ def test_grpc_predict_echoes_version_123(graph: Graph, output_filter: tuple[str,
     assert list(resp.outputs["y"].float_val) == [3.0]  # typed field, as TF-Serving answers
     assert (resp.model_spec.name, resp.model_spec.signature_name) == ("default", "serving_default")
     assert resp.model_spec.version.value == 123
+
+
+def test_grpc_over_a_unix_socket(graph: Graph) -> None:
+    sock = next(a.split("=", 1)[1] for a in graph.proc.popen.args if str(a).startswith("--grpc_socket_path="))
+    with grpc.insecure_channel(f"unix:{sock}") as channel:
+        req = predict_pb2.PredictRequest()
+        req.model_spec.name = "default"
+        req.inputs["x"].CopyFrom(to_proto(np.array([2.0], np.float32)))
+        resp = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(req, timeout=RPC_TIMEOUT)
+    assert list(resp.outputs["y"].float_val) == [3.0]
 
 
 def test_grpc_predict_default_signature_and_batch_shape(graph: Graph) -> None:

@@ -44,6 +44,7 @@ def setup(
         f"--model_config_file={config}",
         "--model_config_file_poll_wait_seconds=1",
         "--file_system_poll_wait_seconds=1",
+        "--grpc_channel_arguments=grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb",
     )
     yield g, config, two
     g.close()
@@ -70,6 +71,13 @@ def test_good_model_config_serves_both_models(setup: tuple[Graph, Path, Path]) -
             resp = predict_x(graph, model, signature="serving_default", output_filter=output_filter)
             assert y_of(resp) == expected
             assert (resp.model_spec.name, resp.model_spec.version.value) == (model, 123)
+
+
+def test_no_metrics_page_without_a_monitoring_config(setup: tuple[Graph, Path, Path]) -> None:
+    graph, _config, _two = setup
+    r = graph.get("/monitoring/prometheus/metrics")
+    assert r.status_code == 404
+    assert list(r.json()) == ["error"]
 
 
 def test_reload_request_replaces_the_model_list(setup: tuple[Graph, Path, Path], anchors: Path) -> None:
