@@ -276,6 +276,27 @@ def report(cells: list[Cell]) -> float | None:
     return goal
 
 
+def run_cells(servers: list[Server], base: Path, args: Any) -> list[Cell]:
+    alias, width, output = signature_input(servers[0].port, args.signature)
+    sig = (args.signature, alias, width, output)
+    print(
+        f"model {MODEL} from {base}; signature {args.signature}: {alias} [batch, {width}] -> {output}\n"
+        f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+        f"{args.duration:g}s per cell; clients in up to {args.max_client_procs} processes",
+        flush=True,
+    )
+    cells = []
+    for batch in args.batches:
+        for clients in args.clients:
+            for server in servers:
+                cell = measure(server, sig, batch, clients, args)
+                print(
+                    f"  {server.name:<8} batch {batch:>3} clients {clients}: {cell.qps:8.0f} qps", flush=True
+                )
+                cells.append(cell)
+    return cells
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -304,24 +325,7 @@ def main() -> int:
             kinds.append(("batched", ["--enable_batching", f"--batching_parameters_file={batching}"]))
         for name, extra in kinds:
             servers.append(start_server(name, base, scratch, extra))
-        alias, width, output = signature_input(servers[0].port, args.signature)
-        sig = (args.signature, alias, width, output)
-        print(
-            f"model {MODEL} from {base}; signature {args.signature}: {alias} [batch, {width}] -> {output}\n"
-            f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-            f"{args.duration:g}s per cell; clients in up to {args.max_client_procs} processes",
-            flush=True,
-        )
-        cells = []
-        for batch in args.batches:
-            for clients in args.clients:
-                for server in servers:
-                    cell = measure(server, sig, batch, clients, args)
-                    print(
-                        f"  {server.name:<8} batch {batch:>3} clients {clients}: {cell.qps:8.0f} qps",
-                        flush=True,
-                    )
-                    cells.append(cell)
+        cells = run_cells(servers, base, args)
         goal = report(cells)
         if goal is not None:
             verdict = "met" if goal >= GOAL else "NOT met"

@@ -101,7 +101,10 @@ def build_grpc_server(args: Any, services: Callable[[grpc.Server], None]) -> tup
     workers = args.grpc_max_threads or 4 * (os.cpu_count() or 1)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
     services(server)
-    port = server.add_insecure_port(f"0.0.0.0:{args.port}")
+    try:
+        port = server.add_insecure_port(f"0.0.0.0:{args.port}")
+    except RuntimeError as e:  # grpcio raises where older versions returned 0
+        raise OSError(f"cannot bind gRPC port {args.port}: {e}") from e
     if port == 0:
         raise OSError(f"cannot bind gRPC port {args.port}")
     if args.grpc_socket_path:
@@ -161,66 +164,86 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: Any, config: Any, batching: BatchingOptions | None, metrics_path: str | None) -> int:
     from gateway.graph_server.dataplane import Dataplane
-    from gateway.graph_server.grpc_api import add_services
-    from gateway.graph_server.http_server import start_http_server
-    from gateway.graph_server.rest_api import RestApi
-    from gateway.graph_server.warmup import run_warmup
 
     metrics = Metrics()
     runner = make_runner(args, batching, metrics)
+    manager = _manager(args, runner, metrics)
+
+    def apply(new_config: Any) -> None:
+        manager.set_sources(sources_from_config(new_config), args.allow_version_labels_for_unavailable_models)
+
+    stoppers: list[Callable[[], None]] = [runner.close, manager.stop]
+    try:
+        try:
+            apply(config)
+        except ServingError as e:
+            print(f"graph-server: initial models failed to load: {e.message}", file=sys.stderr)
+            return 1
+        dataplane = Dataplane(
+            manager, runner, method_check=args.enable_signature_method_name_check, reload=apply
+        )
+        try:
+            stoppers += _open_ports(args, dataplane, metrics, metrics_path)
+        except OSError as e:
+            print(f"graph-server: {e}", file=sys.stderr)
+            return 1
+        manager.start(args.file_system_poll_wait_seconds)
+        if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
+            poll_s = args.model_config_file_poll_wait_seconds
+            poller = ConfigPoller(Path(args.model_config_file), poll_s, apply, config)
+            poller.start()
+            stoppers.append(poller.stop)
+        _wait_for_signal()
+        log.info("shutting down")
+        return 0
+    finally:
+        for stop in reversed(stoppers):
+            stop()
+
+
+def _manager(args: Any, runner: Runner, metrics: Metrics) -> ModelManager:
+    from gateway.graph_server.warmup import run_warmup
+
     iterations, method_check = args.num_request_iterations_for_warmup, args.enable_signature_method_name_check
 
     def warmup(servable: Any) -> None:
         run_warmup(servable, runner, iterations, method_check)
 
-    manager = ModelManager(
+    return ModelManager(
         make_loader(args, metrics),
         warmup if args.enable_model_warmup else None,
         on_poll=metrics.file_system_polls.inc,
     )
 
-    def apply(new_config: Any) -> None:
-        manager.set_sources(sources_from_config(new_config), args.allow_version_labels_for_unavailable_models)
 
-    try:
-        apply(config)
-    except ServingError as e:
-        print(f"graph-server: initial models failed to load: {e.message}", file=sys.stderr)
-        manager.stop()
-        runner.close()
-        return 1
-    dataplane = Dataplane(manager, runner, method_check=method_check, reload=apply)
+def _open_ports(
+    args: Any, dataplane: Any, metrics: Metrics, metrics_path: str | None
+) -> list[Callable[[], None]]:
+    """REST first, then gRPC, so both accept requests once the first line is logged."""
+    from gateway.graph_server.grpc_api import add_services
+    from gateway.graph_server.http_server import start_http_server
+    from gateway.graph_server.rest_api import RestApi
 
-    rest = None
+    stoppers: list[Callable[[], None]] = []
+    rest_port = 0
     if args.rest_api_port and args.rest_api_port == args.port:
         log.error("--rest_api_port cannot be the same as --port; the REST API is not exported")
     elif args.rest_api_port:
         timeout = args.rest_api_timeout_in_ms / 1000 if args.rest_api_timeout_in_ms > 0 else None
         api = RestApi(dataplane, metrics, timeout, metrics_path)
         rest, rest_port = start_http_server(args.rest_api_port, api, args.rest_api_num_threads)
+        stoppers.append(rest.stop)
     server, port = build_grpc_server(args, lambda s: add_services(s, dataplane, metrics))
     server.start()
+    stoppers.append(lambda: server.stop(grace=5).wait())
     log.info("Running gRPC ModelServer at 0.0.0.0:%d ...", port)
-    if rest is not None:
+    if rest_port:
         log.info("Exporting HTTP/REST API at:localhost:%d ...", rest_port)
-    manager.start(args.file_system_poll_wait_seconds)
-    poller = None
-    if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
-        poller = ConfigPoller(
-            Path(args.model_config_file), args.model_config_file_poll_wait_seconds, apply, config
-        )
-        poller.start()
+    return stoppers
 
+
+def _wait_for_signal() -> None:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     done.wait()
-    log.info("shutting down")
-    server.stop(grace=5).wait()
-    if rest is not None:
-        rest.stop()
-    if poller is not None:
-        poller.stop()
-    manager.stop()
-    runner.close()
-    return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -85,3 +86,21 @@ def test_labels_on_unloaded_versions_are_refused_at_start(anchors: Path, tmp_pat
     done = run_server(f"--model_config_file={config}")
     assert done.returncode == 1
     assert "Request to assign label to version 123 of model two" in done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("which", ["--port", "--rest_api_port"])
+def test_busy_port_exits_non_zero(anchors: Path, which: str) -> None:
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        done = run_server(
+            "--model_name=default",
+            f"--model_base_path={anchors / 'saved_model_half_plus_two_cpu'}",
+            f"--rest_api_port={free_port()}",
+            f"{which}={busy}",
+        )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert ("cannot bind gRPC port" if which == "--port" else "Address already in use") in done.stderr
