@@ -90,6 +90,7 @@ class Dataplane:
     ) -> Prediction:
         target = model_target(spec, has_spec)
         info.model = target.name
+        info.signature = spec.signature_name or DEFAULT_SIGNATURE
         with self.manager.lease(target.name, target.version, target.label) as servable:
             info.version = str(servable.version)
             if self.method_check:

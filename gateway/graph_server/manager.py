@@ -247,9 +247,13 @@ class ModelManager:
             self._unload(src.name, vs)
 
     def _maybe_load(self, name: str, version: int, path: Path) -> None:
-        fp = dir_fingerprint(path)
         with self._lock:
             vs = self._versions.setdefault(name, {}).get(version)
+            if vs is not None and vs.state in (State.AVAILABLE, State.LOADING):
+                return
+        fp = dir_fingerprint(path)  # only walked for versions not loaded
+        with self._lock:
+            vs = self._versions[name].get(version)
             if vs is not None and (
                 vs.state in (State.AVAILABLE, State.LOADING) or (vs.failed and vs.fingerprint == fp)
             ):
