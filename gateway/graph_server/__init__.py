@@ -20,6 +20,8 @@ Known differences from TF-Serving:
   implemented (requests with different shape tails batch separately; a request
   larger than ``max_batch_size`` is refused).
 * ``ReloadConfigRequest.metric_names`` is ignored (no metric increases reported).
+* ``--model_config_file`` is re-applied when its content changes; TF-Serving
+  re-applies it every period, which undoes HandleReloadConfigRequest changes.
 * ``--port=0`` picks a free port instead of being refused.
 * Prometheus: counters carry prometheus_client's ``_total`` suffix, request
   metrics are also labelled by version and signature.
