@@ -85,10 +85,32 @@ def to_proto(value: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
     np_dtype = NUMPY_OF.get(dtype)
     if np_dtype is None:
         raise TensorError(f"unsupported dtype {dtype_name(dtype)}")
-    arr = np.ascontiguousarray(arr, dtype=np_dtype)
+    arr = np.asarray(arr, dtype=np_dtype, order="C")  # keeps 0-d (ascontiguousarray makes them [1])
     return tensor_pb2.TensorProto(
         dtype=dtype, tensor_shape=make_shape(arr.shape), tensor_content=arr.tobytes()
     )
+
+
+def fill_proto_fields(proto: tensor_pb2.TensorProto, value: np.ndarray[Any, Any]) -> None:
+    """Write ``value`` into ``proto`` using the typed ``*_val`` fields, not ``tensor_content``.
+
+    This is the layout TF-Serving answers Predict with (``Tensor::AsProtoField``),
+    so clients that read ``outputs[...].float_val`` directly see what they expect.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind in "OSU":
+        dtype = types_pb2.DT_STRING
+        values: Any = [_as_bytes(v) for v in arr.reshape(-1)]
+    else:
+        key = arr.dtype.newbyteorder("=")
+        if key not in DTYPE_OF:
+            raise TensorError(f"no TensorFlow dtype for numpy dtype {arr.dtype}")
+        dtype = DTYPE_OF[key]
+        flat = arr.reshape(-1)
+        values = flat.view(np.uint16).tolist() if dtype == types_pb2.DT_HALF else flat.tolist()
+    proto.dtype = dtype
+    proto.tensor_shape.CopyFrom(make_shape(arr.shape))
+    getattr(proto, _VAL_FIELD[dtype]).extend(values)
 
 
 def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:

@@ -1,63 +1,102 @@
-"""``--model_config_file``: the ``tensorflow.serving.ModelServerConfig`` text format."""
+"""``--model_config_file`` and ``HandleReloadConfigRequest``: ``tensorflow.serving.ModelServerConfig``.
+
+Parsed with the protobuf definitions shipped by ``tensorflow-serving-api``. The
+file, its polling and the reload RPC all end in :func:`sources_from_config`, so
+every path applies a config the same way.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import text_format
 
 from gateway.graph_server.manager import ModelSource, VersionPolicy
 from gateway.protos import model_server_config_pb2
 
+TENSORFLOW_PLATFORM = "tensorflow"
+
 
 class ConfigFileError(ValueError):
-    pass
+    """A config that cannot be applied; the message is what TF-Serving would say."""
 
 
-def parse_model_config(text: str) -> list[ModelSource]:
+def parse_model_config_text(text: str) -> Any:
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as e:
         raise ConfigFileError(f"Error parsing text-format tensorflow.serving.ModelServerConfig: {e}") from e
-    if config.WhichOneof("config") == "custom_model_config":
+    return config
+
+
+def read_model_config(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigFileError(f"{path}: {e.strerror}") from e
+    return parse_model_config_text(text)
+
+
+def single_model_config(name: str, base_path: str) -> Any:
+    """The config ``--model_name``/``--model_base_path`` stand for."""
+    config = model_server_config_pb2.ModelServerConfig()
+    m = config.model_config_list.config.add()
+    m.name, m.base_path, m.model_platform = name, base_path, TENSORFLOW_PLATFORM
+    return config
+
+
+def sources_from_config(config: Any) -> list[ModelSource]:
+    """Validate a ModelServerConfig and turn its model list into model sources."""
+    which = config.WhichOneof("config")
+    if which == "custom_model_config":
         raise ConfigFileError("custom_model_config is not supported; use model_config_list")
     sources = []
     seen: set[str] = set()
     for m in config.model_config_list.config:
-        if not m.name or not m.base_path:
-            raise ConfigFileError(f"model config needs name and base_path: {m}")
         if m.name in seen:
             raise ConfigFileError(f"Illegal to list model {m.name} multiple times in config list")
         seen.add(m.name)
-        if m.model_platform and m.model_platform != "tensorflow":
-            raise ConfigFileError(f"model {m.name}: unsupported model_platform {m.model_platform!r}")
+        if not m.name or not m.base_path:
+            raise ConfigFileError(f"model config needs a name and a base_path: {{{m}}}")
+        _check_platform(m)
         sources.append(
             ModelSource(
                 name=m.name,
                 base_path=Path(m.base_path),
                 policy=_policy(m.model_version_policy),
-                labels={k: int(v) for k, v in m.version_labels.items()},
+                labels={k: int(v) for k, v in sorted(m.version_labels.items())},
             )
         )
     return sources
 
 
-def _policy(p: object) -> VersionPolicy:
-    which = p.WhichOneof("policy_choice")  # type: ignore[attr-defined]
+def _check_platform(m: Any) -> None:
+    if m.model_type:  # the deprecated enum; 1 is TENSORFLOW
+        if m.model_platform:
+            raise ConfigFileError(
+                "Illegal setting both ModelServerConfig::model_type (deprecated) "
+                f"and ModelServerConfig::model_platform, model name is {m.name}"
+            )
+        if m.model_type != 1:
+            raise ConfigFileError(f"ModelServerConfig::model_type choice {m.model_type} not supported.")
+        return
+    if not m.model_platform:
+        raise ConfigFileError(
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) "
+            f"nor ModelServerConfig::model_platform, model name is {m.name}"
+        )
+    if m.model_platform != TENSORFLOW_PLATFORM:
+        raise ConfigFileError(f"Model {m.name} requested unsupported platform {m.model_platform}")
+
+
+def _policy(p: Any) -> VersionPolicy:
+    which = p.WhichOneof("policy_choice")
     if which == "all":
         return VersionPolicy(kind="all")
     if which == "specific":
-        versions = tuple(int(v) for v in p.specific.versions)  # type: ignore[attr-defined]
-        return VersionPolicy(kind="specific", versions=versions)
+        return VersionPolicy(kind="specific", versions=tuple(int(v) for v in p.specific.versions))
     if which == "latest":
-        return VersionPolicy(kind="latest", num_versions=p.latest.num_versions or 1)  # type: ignore[attr-defined]
+        return VersionPolicy(kind="latest", num_versions=p.latest.num_versions or 1)
     return VersionPolicy()
-
-
-def read_model_config(path: Path) -> list[ModelSource]:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigFileError(f"{path}: {e.strerror}") from e
-    return parse_model_config(text)

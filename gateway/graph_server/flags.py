@@ -7,6 +7,7 @@ Both ``--flag=value`` and ``--flag value`` work; booleans take an optional
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--port", type=_port, default=8500, help="gRPC port (0 picks a free port).")
     flag("--grpc_socket_path", default="", help="Also listen on this UNIX socket.")
     flag("--rest_api_port", type=_port, default=0, help="REST port; 0 disables REST.")
-    flag("--rest_api_num_threads", type=_non_negative(int), default=16)
+    flag("--rest_api_num_threads", type=_non_negative(int), default=4 * (os.cpu_count() or 1))
     flag("--rest_api_timeout_in_ms", type=_non_negative(int), default=30000)
     flag("--model_name", default="default", help="Name of the single model served.")
     flag("--model_base_path", default="", help="Base path of the single model served.")
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--batching_parameters_file", default="")
     flag("--monitoring_config_file", default="")
     flag("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
+    flag("--num_request_iterations_for_warmup", type=_non_negative(int), default=1)
+    flag("--allow_version_labels_for_unavailable_models", type=_bool, nargs="?", const=True, default=False)
+    flag("--enable_signature_method_name_check", type=_bool, nargs="?", const=True, default=False)
     flag("--num_load_threads", type=_non_negative(int), default=0)
     flag("--num_unload_threads", type=_non_negative(int), default=0)
     flag("--grpc_channel_arguments", default="", help="Comma-separated key=value gRPC server args.")
@@ -88,4 +92,6 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         build_parser().error("--model_config_file and --model_base_path are mutually exclusive")
     if not args.model_config_file and not args.model_base_path:
         build_parser().error("one of --model_base_path or --model_config_file is required")
+    if args.batching_parameters_file and not args.enable_batching:
+        build_parser().error("--batching_parameters_file is set without setting --enable_batching to true")
     return args

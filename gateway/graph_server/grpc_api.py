@@ -1,4 +1,8 @@
-"""gRPC services: ``tensorflow.serving.PredictionService`` and ``ModelService``."""
+"""gRPC services: ``tensorflow.serving.PredictionService`` and ``ModelService``.
+
+Thin: each method decodes tensors, calls the dataplane and encodes the answer.
+Predict outputs use the typed ``*_val`` fields, as TF-Serving answers.
+"""
 
 from __future__ import annotations
 
@@ -8,106 +12,100 @@ from typing import Any, TypeVar
 
 import grpc
 
-from gateway.graph_server.errors import ServingError, invalid
-from gateway.graph_server.manager import ModelManager
-from gateway.protos import (
-    get_model_status_pb2,
-    model_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
-from gateway.tensors import TensorError, to_numpy, to_proto
+from gateway.graph_server.dataplane import Dataplane
+from gateway.graph_server.errors import ServingError
+from gateway.graph_server.monitoring import CallInfo, Metrics
+from gateway.protos import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
+from gateway.tensors import TensorError, fill_proto_fields, to_numpy
 
 log = logging.getLogger("gateway.graph_server")
 R = TypeVar("R")
+Method = Callable[[Any, Any, grpc.ServicerContext, CallInfo], R]
 
 
-def spec_target(spec: Any) -> tuple[str, int | None, str | None]:
-    """(name, version, label) from a ModelSpec; version and label are exclusive."""
-    if not spec.name:
-        raise invalid("Missing ModelSpec")
-    choice = spec.WhichOneof("version_choice")
-    if choice == "version":
-        return spec.name, int(spec.version.value), None
-    if choice == "version_label":
-        return spec.name, None, spec.version_label
-    return spec.name, None, None
+def _rpc(api: str) -> Callable[[Method[R]], Callable[[Any, Any, grpc.ServicerContext], R]]:
+    """Record the call's metrics and turn failures into gRPC statuses (never a traceback)."""
 
+    def wrap(fn: Method[R]) -> Callable[[Any, Any, grpc.ServicerContext], R]:
+        def method(self: Any, request: Any, context: grpc.ServicerContext) -> R:
+            info = CallInfo(api=api, entrypoint="GRPC")
+            code, message = grpc.StatusCode.OK, ""
+            try:
+                return fn(self, request, context, info)
+            except ServingError as e:
+                code, message = e.code, e.message
+            except TensorError as e:
+                code, message = grpc.StatusCode.INVALID_ARGUMENT, str(e)
+            except Exception as e:
+                log.exception("internal error in %s", api)
+                code, message = grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"
+            finally:
+                self.metrics.record(info, code.name)
+            context.abort(code, message)
+            raise AssertionError("unreachable")  # abort raises
 
-def echo_spec(out: Any, name: str, version: int, signature: str) -> None:
-    out.name = name
-    out.version.value = version
-    out.signature_name = signature
+        method.__name__ = fn.__name__
+        return method
 
-
-def _guard(fn: Callable[..., R]) -> Callable[..., R]:
-    """Turn ServingError into the matching gRPC status; anything else is INTERNAL."""
-
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> R:
-        try:
-            return fn(self, request, context)
-        except ServingError as e:
-            context.abort(e.code, e.message)
-        except TensorError as e:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        except Exception as e:  # never leak a traceback to the client
-            log.exception("internal error in %s", fn.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
-        raise AssertionError("unreachable")
-
-    wrapper.__name__ = fn.__name__
-    return wrapper
+    return wrap
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):  # type: ignore[misc]
-    def __init__(self, manager: ModelManager, runner: Any) -> None:
-        self.manager = manager
-        self.runner = runner
+    def __init__(self, dataplane: Dataplane, metrics: Metrics) -> None:
+        self.dataplane = dataplane
+        self.metrics = metrics
 
-    @_guard
-    def Predict(self, request: Any, context: grpc.ServicerContext) -> Any:
-        name, version, label = spec_target(request.model_spec)
+    @_rpc("Predict")
+    def Predict(self, request: Any, context: grpc.ServicerContext, info: CallInfo) -> Any:
         inputs = {alias: to_numpy(t) for alias, t in request.inputs.items()}
-        with self.manager.lease(name, version, label) as servable:
-            sig_name, outputs = self.runner.predict(
-                servable, request.model_spec.signature_name, inputs, list(request.output_filter)
-            )
-            response = predict_pb2.PredictResponse()
-            echo_spec(response.model_spec, name, servable.version, sig_name)
-        for alias, value in outputs.items():
-            response.outputs[alias].CopyFrom(to_proto(value))
+        pred = self.dataplane.predict(
+            request.model_spec,
+            inputs,
+            list(request.output_filter),
+            info,
+            has_spec=request.HasField("model_spec"),
+        )
+        response = predict_pb2.PredictResponse()
+        spec = response.model_spec
+        spec.name, spec.signature_name = pred.name, pred.signature_name
+        spec.version.value = pred.version
+        for alias, value in pred.outputs.items():
+            fill_proto_fields(response.outputs[alias], value)
         return response
+
+    @_rpc("Classify")
+    def Classify(self, request: Any, context: grpc.ServicerContext, info: CallInfo) -> Any:
+        return self.dataplane.classify(request, info)
+
+    @_rpc("Regress")
+    def Regress(self, request: Any, context: grpc.ServicerContext, info: CallInfo) -> Any:
+        return self.dataplane.regress(request, info)
+
+    @_rpc("MultiInference")
+    def MultiInference(self, request: Any, context: grpc.ServicerContext, info: CallInfo) -> Any:
+        return self.dataplane.multi_inference(request, info)
+
+    @_rpc("GetModelMetadata")
+    def GetModelMetadata(self, request: Any, context: grpc.ServicerContext, info: CallInfo) -> Any:
+        return self.dataplane.metadata(request, info)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):  # type: ignore[misc]
-    def __init__(self, manager: ModelManager) -> None:
-        self.manager = manager
+    def __init__(self, dataplane: Dataplane, metrics: Metrics) -> None:
+        self.dataplane = dataplane
+        self.metrics = metrics
 
-    @_guard
-    def GetModelStatus(self, request: Any, context: grpc.ServicerContext) -> Any:
-        name, version, label = spec_target(request.model_spec)
-        if label:
-            version = self.manager.resolve(name, None, label).version
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for vs in self.manager.status(name, version):
-            st = response.model_version_status.add()
-            st.version = vs.version
-            st.state = int(vs.state)
-            st.status.error_code = _error_code(vs.error_code)
-            st.status.error_message = vs.error_message
-        return response
+    @_rpc("GetModelStatus")
+    def GetModelStatus(self, request: Any, context: grpc.ServicerContext, info: CallInfo) -> Any:
+        return self.dataplane.status(request, info)
+
+    @_rpc("HandleReloadConfigRequest")
+    def HandleReloadConfigRequest(self, request: Any, context: grpc.ServicerContext, info: CallInfo) -> Any:
+        return self.dataplane.reload(request)
 
 
-def _error_code(name: str) -> int:
-    return int(getattr(grpc.StatusCode, name).value[0])
-
-
-def add_services(server: grpc.Server, manager: ModelManager, runner: Any) -> None:
+def add_services(server: grpc.Server, dataplane: Dataplane, metrics: Metrics) -> None:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, runner), server
+        PredictionService(dataplane, metrics), server
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-
-
-__all__ = ["ModelService", "PredictionService", "add_services", "model_pb2"]
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(dataplane, metrics), server)

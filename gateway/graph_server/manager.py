@@ -9,7 +9,11 @@ Mirrors TF-Serving's file-system source + availability-preserving policy:
   once at least one aspired version is AVAILABLE, so a half-copied or broken new
   version never takes a good one down;
 * a version that failed to load is retried when its directory changes;
-* requests lease a servable, so an unload waits for the requests still using it.
+* requests lease a servable, so an unload waits for the requests still using it;
+* unloaded and failed versions stay in the status as END (with the load error),
+  as TF-Serving's servable state monitor reports them;
+* version labels may only point at AVAILABLE versions when a config is applied
+  (unless allowed otherwise), and GetModelStatus ignores labels, like TF-Serving.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from gateway.graph_server.errors import ServingError, not_found
+from gateway.graph_server.errors import ServingError, failed_precondition, invalid, not_found
 
 log = logging.getLogger("gateway.graph_server")
 
@@ -82,6 +86,10 @@ class VersionState:
     fingerprint: tuple[Any, ...] = ()
     in_flight: int = 0
 
+    @property
+    def failed(self) -> bool:
+        return self.state == State.END and self.error_code != "OK"
+
 
 def dir_fingerprint(path: Path) -> tuple[Any, ...]:
     """Cheap change detector for a version directory (names, sizes, mtimes)."""
@@ -111,30 +119,77 @@ class ModelManager:
         self,
         loader: Callable[[str, int, Path], Any],
         warmup: Callable[[Any], None] | None = None,
+        on_poll: Callable[[], None] | None = None,
     ) -> None:
         self._loader = loader
         self._warmup = warmup
+        self._on_poll = on_poll
         self._sources: dict[str, ModelSource] = {}
         self._versions: dict[str, dict[int, VersionState]] = {}
         self._lock = threading.Condition()
         self._poll_lock = threading.Lock()
+        self._config_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- configuration -------------------------------------------------
-    def set_sources(self, sources: list[ModelSource]) -> None:
-        """Replace the served model set; models left out are unloaded on this call."""
-        with self._lock:
-            removed = set(self._sources) - {s.name for s in sources}
-            self._sources = {s.name: s for s in sources}
-            for s in sources:
-                self._versions.setdefault(s.name, {})
-        for name in removed:
-            for vs in list(self._versions.get(name, {}).values()):
-                self._unload(name, vs)
+    def set_sources(self, sources: list[ModelSource], allow_unavailable_labels: bool = False) -> None:
+        """Apply a model list (start-up, config file change, HandleReloadConfigRequest).
+
+        Labels are checked first, as TF-Serving does: each must point at an
+        AVAILABLE version unless ``allow_unavailable_labels`` (then it may not
+        move an existing label). Models left out are unloaded; new models are
+        loaded now, and a new model without an AVAILABLE version is an error.
+        """
+        with self._config_lock:
+            self._check_labels(sources, allow_unavailable_labels)
             with self._lock:
-                self._versions.pop(name, None)
-        self.poll()
+                old = set(self._sources)
+                removed = old - {s.name for s in sources}
+                self._sources = {s.name: s for s in sources}
+                for s in sources:
+                    self._versions.setdefault(s.name, {})
+            for name in removed:
+                for vs in list(self._versions.get(name, {}).values()):
+                    self._unload(name, vs)
+            self.poll()
+            new = [s.name for s in sources if s.name not in old]
+            self._require_available(new)
+
+    def _check_labels(self, sources: list[ModelSource], allow_unavailable: bool) -> None:
+        with self._lock:
+            for src in sources:
+                states = self._versions.get(src.name, {})
+                current = self._sources.get(src.name)
+                for label, version in src.labels.items():
+                    # Allowed: a label for a version not loaded yet, unless it moves an existing label.
+                    if allow_unavailable and (
+                        current is None or current.labels.get(label, version) == version
+                    ):
+                        continue
+                    vs = states.get(version)
+                    if vs is None or vs.state != State.AVAILABLE:
+                        raise failed_precondition(
+                            f"Request to assign label to version {version} of model {src.name}, "
+                            "which is not currently available for inference"
+                        )
+
+    def _require_available(self, names: list[str]) -> None:
+        problems = []
+        for name in names:
+            with self._lock:
+                states = self._versions.get(name, {})
+                if any(s.state == State.AVAILABLE for s in states.values()):
+                    continue
+                errors = "; ".join(
+                    f"version {v}: {s.error_message}" for v, s in sorted(states.items()) if s.error_message
+                )
+            problems.append(f"{{name: {name}{' due to error: ' + errors if errors else ''}}}")
+        if problems:
+            raise ServingError(
+                grpc.StatusCode.UNKNOWN,
+                f"{len(problems)} model(s) did not become available: {{{', '.join(problems)}}}",
+            )
 
     def sources(self) -> dict[str, ModelSource]:
         with self._lock:
@@ -144,6 +199,8 @@ class ModelManager:
     def poll(self) -> None:
         """One pass over every base path: load new versions, then unload retired ones."""
         with self._poll_lock:
+            if self._on_poll is not None:
+                self._on_poll()
             for src in self.sources().values():
                 self._poll_model(src)
 
@@ -183,40 +240,56 @@ class ModelManager:
             current.get(v) is not None and current[v].state == State.AVAILABLE for v in aspired
         )
         for v, vs in current.items():
-            if v in aspired:
+            if v in aspired or vs.servable is None:
                 continue
             if vs.state == State.AVAILABLE and not any_aspired_up:
                 continue  # availability preserving: keep serving until a successor is up
             self._unload(src.name, vs)
 
     def _maybe_load(self, name: str, version: int, path: Path) -> None:
-        fp = dir_fingerprint(path)
         with self._lock:
             vs = self._versions.setdefault(name, {}).get(version)
-            if vs is not None and (vs.state == State.AVAILABLE or vs.fingerprint == fp):
+            if vs is not None and vs.state in (State.AVAILABLE, State.LOADING):
+                return
+        fp = dir_fingerprint(path)  # only walked for versions not loaded
+        with self._lock:
+            vs = self._versions[name].get(version)
+            if vs is not None and (
+                vs.state in (State.AVAILABLE, State.LOADING) or (vs.failed and vs.fingerprint == fp)
+            ):
                 return  # loaded, or failed and unchanged since
             vs = VersionState(version=version, state=State.LOADING, fingerprint=fp)
             self._versions[name][version] = vs
         log.info("model %s: loading version %d from %s", name, version, path)
         try:
             servable = self._loader(name, version, path)
+        except Exception as e:
+            self._fail(name, vs, e, "failed to load")
+            return
+        try:
             if self._warmup is not None:
                 self._warmup(servable)
         except Exception as e:
-            log.error("model %s: version %d failed to load: %s", name, version, e)
-            with self._lock:
-                vs.state, vs.error_code = State.END, "UNKNOWN"
-                vs.error_message = f"{type(e).__name__}: {e}"
+            servable.close()
+            self._fail(name, vs, e, "failed warmup")
             return
         with self._lock:
             vs.servable, vs.state = servable, State.AVAILABLE
             vs.error_code, vs.error_message = "OK", ""
         log.info("model %s: version %d AVAILABLE", name, version)
 
+    def _fail(self, name: str, vs: VersionState, e: Exception, what: str) -> None:
+        log.error("model %s: version %d %s: %s", name, vs.version, what, e)
+        with self._lock:
+            vs.state = State.END
+            if isinstance(e, ServingError):
+                vs.error_code, vs.error_message = e.code.name, e.message
+            else:
+                vs.error_code, vs.error_message = "UNKNOWN", f"{type(e).__name__}: {e}"
+
     def _unload(self, name: str, vs: VersionState) -> None:
         with self._lock:
             if vs.servable is None:
-                self._versions.get(name, {}).pop(vs.version, None)
                 return
             vs.state = State.UNLOADING
             while vs.in_flight:
@@ -230,12 +303,15 @@ class ModelManager:
     def resolve(self, name: str, version: int | None = None, label: str | None = None) -> VersionState:
         with self._lock:
             versions = self._versions.get(name)
-            if versions is None:
-                raise not_found(f"Servable not found for request: Latest({name})")
+            src = self._sources.get(name)
+            if versions is None or src is None:
+                what = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+                if label:
+                    raise invalid(f"Unrecognized servable version label: {label}")
+                raise not_found(f"Servable not found for request: {what}")
             if label:
-                src = self._sources[name]
                 if label not in src.labels:
-                    raise not_found(f"Unrecognized servable version label: {label}")
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = src.labels[label]
             if version is None:
                 up = [v for v, s in versions.items() if s.state == State.AVAILABLE]
@@ -263,22 +339,17 @@ class ModelManager:
                     self._lock.notify_all()
 
     def status(self, name: str, version: int | None = None) -> list[VersionState]:
+        """Version states, newest first (TF-Serving's order); labels play no part."""
         with self._lock:
             versions = self._versions.get(name)
-            if versions is None:
+            if not versions:
                 raise not_found(f"Could not find any versions of model {name}")
             if version is not None:
                 if version not in versions:
                     raise not_found(f"Could not find version {version} of model {name}")
                 return [versions[version]]
-            return [versions[v] for v in sorted(versions)]
+            return [versions[v] for v in sorted(versions, reverse=True)]
 
     def wait_until_settled(self) -> None:
         """Raise unless every configured model has an AVAILABLE version (start-up check)."""
-        for name in self.sources():
-            try:
-                self.resolve(name)
-            except ServingError as e:
-                states = self._versions.get(name, {})
-                errors = "; ".join(f"v{v}: {s.error_message}" for v, s in states.items() if s.error_message)
-                raise ServingError(grpc.StatusCode.UNAVAILABLE, f"{e.message}. {errors}".strip()) from e
+        self._require_available(list(self.sources()))

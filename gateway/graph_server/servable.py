@@ -2,8 +2,13 @@
 
 Loaded the way TF-Serving's SavedModelBundle loads it (``tf.compat.v1`` loader:
 restore variables, run the main/init op with asset paths fed in), which also
-accepts TF1 exports that ``tf.saved_model.load`` refuses. Signatures run through
-cached ``Session.make_callable`` handles: one per (signature, inputs, outputs).
+accepts TF1 exports that ``tf.saved_model.load`` refuses.
+
+Signatures run through session *callables* (``CallableOptions``: feed and fetch
+tensor names fixed once, then executed straight in the C++ session), cached per
+(feeds, fetches, timeout). Like TF-Serving's ``Session::Run`` this feeds tensors
+without checking them against the placeholder's static shape: a ``[3]`` tensor
+fed to an ``x: [-1, 1]`` input runs, as TF-Serving's own REST tests expect.
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
 
-from gateway.graph_server.errors import ServingError, invalid
-from gateway.protos import meta_graph_pb2
-from gateway.tensors import NUMPY_OF
+from gateway.graph_server.errors import ServingError, failed_precondition, invalid
+from gateway.graph_server.runner import PreparedPredict
+from gateway.protos import meta_graph_pb2, types_pb2
+from gateway.tensors import DTYPE_OF, NUMPY_OF, TensorError, dtype_name, to_numpy
 
 tf1 = tf.compat.v1
 tf1.logging.set_verbosity(tf1.logging.ERROR)
 
 DEFAULT_SIGNATURE = "serving_default"
 SERVE_TAG = "serve"
+Arrays = Mapping[str, np.ndarray[Any, Any]]
 
 
 def session_config(intra_op: int = 0, inter_op: int = 0) -> Any:
@@ -37,6 +45,11 @@ def session_config(intra_op: int = 0, inter_op: int = 0) -> Any:
         intra_op_parallelism_threads=intra_op,
         inter_op_parallelism_threads=inter_op,
     )
+
+
+def type_name(dtype: int) -> str:
+    """TensorFlow's short type name (``float``, ``int64``, ``string``) of a DataType."""
+    return dtype_name(dtype).removeprefix("DT_").lower()
 
 
 class Servable:
@@ -56,71 +69,145 @@ class Servable:
         # Re-parse into our own message class so callers never touch TF's copies.
         self.meta_graph = meta_graph_pb2.MetaGraphDef.FromString(meta.SerializeToString())
         self.signatures: Mapping[str, Any] = self.meta_graph.signature_def
-        self._callables: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._callables: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
         self._lock = threading.Lock()
 
-    def signature(self, name: str) -> tuple[str, Any]:
+    def find_signature(self, name: str) -> tuple[str, Any]:
+        """(key, SignatureDef or None); an empty name means ``serving_default``."""
         key = name or DEFAULT_SIGNATURE
-        sig = self.signatures.get(key)
+        return key, self.signatures.get(key)
+
+    # -- Predict -------------------------------------------------------
+    def prepare_predict(
+        self, signature_name: str, inputs: Arrays, output_filter: Sequence[str] = ()
+    ) -> PreparedPredict:
+        """Validate a Predict against its signature, with TF-Serving's checks and messages."""
+        key, sig = self.find_signature(signature_name)
         if sig is None:
-            raise ServingError(
-                grpc.StatusCode.NOT_FOUND, f'Serving signature name: "{key}" not found in signature def'
-            )
-        return key, sig
+            raise failed_precondition(f'Serving signature key "{key}" not found.')
+        feeds = self._feeds(sig, inputs)
+        outputs = _output_aliases(sig, output_filter)
+        return PreparedPredict(key, sig, feeds, outputs)
 
-    def run(
-        self,
-        signature_name: str,
-        inputs: Mapping[str, np.ndarray[Any, Any]],
-        output_filter: Sequence[str] = (),
+    def run_prepared(self, prepared: PreparedPredict, timeout_ms: int = 0) -> dict[str, np.ndarray[Any, Any]]:
+        sig = prepared.signature
+        aliases = sorted(prepared.inputs)
+        values = self.run_tensors(
+            [sig.inputs[a].name for a in aliases],
+            [prepared.inputs[a] for a in aliases],
+            [sig.outputs[a].name for a in prepared.outputs],
+            timeout_ms,
+        )
+        return dict(zip(prepared.outputs, values, strict=True))
+
+    def predict(
+        self, signature_name: str, inputs: Arrays, output_filter: Sequence[str] = (), timeout_ms: int = 0
     ) -> tuple[str, dict[str, np.ndarray[Any, Any]]]:
-        """Run one signature; returns the signature name used and the named outputs."""
-        key, sig = self.signature(signature_name)
-        self.check_inputs(sig, inputs)
-        outputs = list(output_filter) or sorted(sig.outputs)
-        for alias in outputs:
-            if alias not in sig.outputs:
-                raise invalid(f"output tensor alias not found in signature: {alias}")
-        in_aliases = tuple(sorted(inputs))
-        fn = self._callable(key, sig, in_aliases, tuple(outputs))
-        try:
-            values = fn(*[inputs[a] for a in in_aliases])
-        except tf.errors.OpError as e:
-            raise ServingError(_grpc_code(e), e.message) from e
-        return key, dict(zip(outputs, values, strict=True))
+        """Run one signature; returns the signature key used and the named outputs."""
+        prepared = self.prepare_predict(signature_name, inputs, output_filter)
+        return prepared.signature_name, self.run_prepared(prepared, timeout_ms)
 
-    def check_inputs(self, sig: Any, inputs: Mapping[str, Any]) -> None:
-        expected = set(sig.inputs)
-        given = set(inputs)
-        if given != expected:
-            missing = sorted(expected - given)
-            extra = sorted(given - expected)
+    def _feeds(self, sig: Any, inputs: Arrays) -> dict[str, np.ndarray[Any, Any]]:
+        expected, given = set(sig.inputs), set(inputs)
+        if len(given) > len(expected) or (len(given) < len(expected) and not sig.defaults):
             raise invalid(
-                f"input size does not match signature: {len(given)}!={len(expected)} len({sorted(given)}) "
-                f"!= len({sorted(expected)}). Sent extra: {extra}. Missing but required: {missing}."
+                f"input size does not match signature: {len(given)}!={len(expected)} "
+                f"len({{{','.join(sorted(given))}}}) != len({{{','.join(sorted(expected))}}}). "
+                f"Sent extra: {{{','.join(sorted(given - expected))}}}. "
+                f"Missing but required: {{{','.join(sorted(expected - given))}}}."
             )
-        for alias, value in inputs.items():
-            want = NUMPY_OF.get(sig.inputs[alias].dtype)
-            if want is not None and value.dtype.kind != "O" and value.dtype != want:
-                raise invalid(f"Expects arg[{alias}] to be {want.name} but {value.dtype.name} is provided")
+        for alias in sorted(given - expected):
+            raise invalid(
+                f"input tensor alias not found in signature: {alias}. "
+                f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}."
+            )
+        feeds: dict[str, np.ndarray[Any, Any]] = {}
+        for alias in sorted(expected):
+            if alias in inputs:
+                feeds[alias] = inputs[alias]
+            elif alias in sig.defaults:
+                feeds[alias] = to_numpy(sig.defaults[alias])
+            else:
+                raise invalid(f"Missing input '{alias}' and the signature has no default value for it")
+        for i, alias in enumerate(sorted(feeds)):
+            _check_dtype(i, sig.inputs[alias].dtype, feeds[alias])
+        return feeds
 
-    def _callable(self, key: str, sig: Any, ins: tuple[str, ...], outs: tuple[str, ...]) -> Any:
-        ck = (key, ins, outs)
+    # -- raw execution -------------------------------------------------
+    def run_tensors(
+        self,
+        feed_names: Sequence[str],
+        feed_values: Sequence[np.ndarray[Any, Any]],
+        fetch_names: Sequence[str],
+        timeout_ms: int = 0,
+    ) -> list[np.ndarray[Any, Any]]:
+        """Feed tensors by graph name and fetch others; TF errors become ServingErrors."""
+        fn = self._callable(tuple(feed_names), tuple(fetch_names), timeout_ms)
+        try:
+            return list(fn(*feed_values))
+        except tf.errors.OpError as e:
+            raise ServingError(grpc_code(e), e.message) from e
+        except (TypeError, ValueError) as e:  # a feed numpy cannot hand to TF as that dtype
+            raise invalid(str(e)) from e
+
+    def _callable(self, feeds: tuple[str, ...], fetches: tuple[str, ...], timeout_ms: int) -> Any:
+        ck = (feeds, fetches, timeout_ms)
         fn = self._callables.get(ck)
         if fn is None:
             with self._lock:
                 fn = self._callables.get(ck)
                 if fn is None:
-                    fn = self._session.make_callable(
-                        [sig.outputs[a].name for a in outs],
-                        feed_list=[sig.inputs[a].name for a in ins],
-                    )
+                    opts = config_pb2.CallableOptions(feed=list(feeds), fetch=list(fetches))
+                    if timeout_ms > 0:
+                        opts.run_options.timeout_in_ms = timeout_ms
+                    try:
+                        fn = self._session._make_callable_from_options(opts)
+                    except (tf.errors.OpError, ValueError, KeyError) as e:
+                        raise ServingError(
+                            grpc.StatusCode.INTERNAL, f"cannot build the signature: {e}"
+                        ) from e
                     self._callables[ck] = fn
         return fn
 
     def close(self) -> None:
-        self._callables.clear()
+        with self._lock:
+            self._callables.clear()  # releases the handles while the session is still open
         self._session.close()
+
+
+def _output_aliases(sig: Any, output_filter: Sequence[str]) -> tuple[str, ...]:
+    if not output_filter:
+        return tuple(sorted(sig.outputs))
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in sig.outputs:
+            raise invalid(
+                f"output tensor alias not found in signature: {alias} "
+                f"Outputs expected to be in the set {{{','.join(sorted(sig.outputs))}}}."
+            )
+        if alias in seen:
+            raise invalid(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return tuple(output_filter)
+
+
+def _check_dtype(index: int, want: int, value: np.ndarray[Any, Any]) -> None:
+    if want == types_pb2.DT_STRING:
+        ok = value.dtype.kind in "OSU"
+    else:
+        np_want = NUMPY_OF.get(want)
+        ok = np_want is None or value.dtype == np_want
+    if not ok:
+        raise invalid(
+            f"Expects arg[{index}] to be {type_name(want)} but {_numpy_type_name(value)} is provided"
+        )
+
+
+def _numpy_type_name(value: np.ndarray[Any, Any]) -> str:
+    if value.dtype.kind in "OSU":
+        return "string"
+    dt = DTYPE_OF.get(value.dtype.newbyteorder("="))
+    return type_name(dt) if dt is not None else str(value.dtype)
 
 
 _TF_TO_GRPC = {
@@ -137,8 +224,18 @@ _TF_TO_GRPC = {
     "AlreadyExistsError": "ALREADY_EXISTS",
     "PermissionDeniedError": "PERMISSION_DENIED",
     "DataLossError": "DATA_LOSS",
+    "InternalError": "INTERNAL",
+    "UnauthenticatedError": "UNAUTHENTICATED",
 }
 
 
-def _grpc_code(e: Exception) -> grpc.StatusCode:
-    return getattr(grpc.StatusCode, _TF_TO_GRPC.get(type(e).__name__, "INTERNAL"))
+def grpc_code(e: BaseException) -> grpc.StatusCode:
+    """The gRPC status of a TensorFlow error (or of a load failure)."""
+    if isinstance(e, ServingError):
+        return e.code
+    if isinstance(e, (FileNotFoundError, OSError)) and not isinstance(e, tf.errors.OpError):
+        return grpc.StatusCode.NOT_FOUND
+    return getattr(grpc.StatusCode, _TF_TO_GRPC.get(type(e).__name__, "UNKNOWN"))
+
+
+__all__ = ["DEFAULT_SIGNATURE", "PreparedPredict", "Servable", "TensorError", "grpc_code", "session_config"]
