@@ -50,8 +50,10 @@ lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff format --check gateway tests transformers bench
 	$(BIN)/mypy gateway
 
-bench: install ## Run the benchmark programs under bench/ (they print numbers; raw results in bench/results/)
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+BENCHES ?= graph_bench logic_bench feature_load
+
+bench: install models ## Run the benchmark programs (they print numbers; compare within one run)
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
 
 clean: down ## Remove the venv, run state and built model versions
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

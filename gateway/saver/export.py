@@ -117,7 +117,7 @@ def run_graph(spec: ModelSpec, vdir: Path, inputs: dict[str, np.ndarray[Any, Any
     assert spec.graph is not None
     servable = Servable(spec.graph.model_name, 0, vdir)
     try:
-        _, out = servable.run(spec.graph.signature, inputs, [spec.graph.output])
+        _, out = servable.predict(spec.graph.signature, inputs, [spec.graph.output])
     finally:
         servable.close()
     return np.asarray(out[spec.graph.output], dtype=np.float64).reshape(len(next(iter(inputs.values()))), -1)
