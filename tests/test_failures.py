@@ -46,9 +46,21 @@ def test_graph_down_is_503(built_models: Path, risk_features: Callable[[int], st
 
 
 def test_graph_deadline_is_504(
-    built_models: Path, risk_features: Callable[[int], str], risk_graph: int
+    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory, tmp_path: Path
 ) -> None:
-    app = _app(built_models, risk_features(5), [risk_graph], graph_deadline_ms=1)
+    # A batching graph that holds every request for half a second before running it.
+    params = tmp_path / "batching.txt"
+    params.write_text(
+        "max_batch_size { value: 64 }\nbatch_timeout_micros { value: 500000 }\n"
+        "num_batch_threads { value: 1 }\n"
+    )
+    _, port = start_graph(
+        "--model_name=risk",
+        f"--model_base_path={built_models / 'risk'}",
+        "--enable_batching",
+        f"--batching_parameters_file={params}",
+    )
+    app = _app(built_models, risk_features(5), [port], graph_deadline_ms=100)
     assert _error(app) == (504, "graph_deadline_exceeded")
 
 
