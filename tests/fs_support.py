@@ -18,6 +18,7 @@ def small_spec(name: str = "fs") -> ModelSpec:
         {
             "name": name,
             "backend": "sklearn",
+            "estimator": {},
             "request": {"fields": [{"name": "uid", "type": "string"}]},
             "entities": {"user": {"field": "uid", "max_length": 16}},
             "feature_views": [

@@ -202,7 +202,7 @@ def test_warmup_records_replay_on_the_loaded_graph(built_models: Path, model: st
         for raw in tfrecords(vdir / WARMUP_FILE):
             req = prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request
             inputs = {alias: to_numpy(t) for alias, t in req.inputs.items()}
-            _, out = servable.run(req.model_spec.signature_name, inputs)
+            _, out = servable.predict(req.model_spec.signature_name, inputs)
             (scores,) = out.values()
             rows = next(iter(inputs.values())).shape[0]
             assert scores.shape == (rows, 1) and ((scores > 0) & (scores < 1)).all()
