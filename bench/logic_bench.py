@@ -1,15 +1,14 @@
-"""Logic-tier benchmark: CPU per request against a Flask hello-world, in the same run.
+"""Logic-tier benchmark, two parts, each against a baseline measured in the same run.
 
     python -m bench.logic_bench [--models-root models] [--clients 4] [--requests 1500]
 
-Starts a real redis-server, a graph-server in echo mode (answers without running
-the model, so only the logic tier's own work is measured) and two gunicorn
-servers with identical settings: the logic service and a Flask hello-world.
-Both get the same closed-loop load of 1-record requests; CPU time of the
-gunicorn workers (utime+stime from /proc) divided by requests answered is the
-figure of merit. Also reported: latency, and Redis commands per request from
-INFO commandstats. A second logic run against the real graph gives the
-end-to-end latency with the model running.
+1. CPU per 1-record request (``risk``): the logic service with the graph in echo
+   mode (answers without running the model, so only the logic tier's own work
+   counts) against a Flask hello-world under identical gunicorn settings. CPU is
+   utime+stime of the gunicorn workers from /proc, divided by requests answered.
+   Also: latency, and Redis commands per request from INFO commandstats.
+2. Ranking latency (``ctr``, real graph): 100 items per request from 8 concurrent
+   closed-loop clients, p50/p99 (the issue's goal is absolute: p99 <= 15 ms).
 """
 
 from __future__ import annotations
@@ -17,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import redis
@@ -31,6 +31,7 @@ from bench.load import LoadResult, run_load
 from tests.support import REPO, Proc, free_port, python, wait_for
 
 CLK = os.sysconf("SC_CLK_TCK")
+HEADER = f"{'server':<34} {'reqs':>7} {'req/s':>8} {'cpu us/req':>11} {'p50 ms':>8} {'p99 ms':>8}"
 
 
 def children(pid: int) -> list[int]:
@@ -56,70 +57,29 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK
 
 
-@contextmanager
-def gunicorn(app: str, env: dict[str, str], logs: Path, name: str) -> Iterator[tuple[str, Proc]]:
-    port = free_port()
-    proc = Proc(
-        [python(), "-m", "gunicorn", "-c", "python:gateway.logic.gunicorn_conf", app],
-        logs / f"{name}.log",
-        env={**env, "GATEWAY_BIND": f"127.0.0.1:{port}", "GATEWAY_ACCESS_LOG": "true"},
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: requests.get(f"{url}/health", timeout=1).status_code == 200, 60, name, proc)
-        yield url, proc
-    finally:
-        proc.stop()
-
-
-def measure(
-    url: str, proc: Proc, body: bytes, clients: int, per_client: int, rclient: redis.Redis
-) -> tuple[LoadResult, float, float]:
-    """(load result, worker CPU seconds per request, Redis commands per request)."""
-    run_load(f"{url}/get_score", body, clients, max(20, per_client // 10))  # warm every worker and connection
-    workers = children(proc.pid)
-    before, calls = cpu_seconds(workers), redis_calls(rclient)
-    result = run_load(f"{url}/get_score", body, clients, per_client)
-    cpu = cpu_seconds(workers) - before
-    calls = redis_calls(rclient) - calls
-    if result.errors:
-        raise RuntimeError(f"{result.errors} failed requests against {url}; see {proc.log}")
-    return result, cpu / result.requests, calls / result.requests
-
-
 def redis_calls(client: redis.Redis) -> int:
     return sum(int(v["calls"]) for k, v in client.info("commandstats").items() if k != "cmdstat_info")
 
 
-def row(name: str, r: LoadResult, cpu_per_req: float) -> str:
-    return (
-        f"{name:<28} {r.requests:>7} {r.qps:>9.0f} {cpu_per_req * 1e6:>12.0f} "
-        f"{r.pct_ms(50):>8.2f} {r.pct_ms(99):>8.2f}"
-    )
+class Bench:
+    """The processes of one benchmark run, all stopped on exit."""
 
+    def __init__(self, root: Path, stack: ExitStack) -> None:
+        self.root = root
+        self.stack = stack
+        self.logs = Path(tempfile.mkdtemp(prefix="logic-bench-"))
+        self.redis_port = free_port()
+        proc = self._proc(["redis-server", "--port", str(self.redis_port), "--save", ""], "redis")
+        self.redis = redis.Redis(port=self.redis_port)
+        wait_for(lambda: bool(self.redis.ping()), 20, "redis", proc)
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-root", type=Path, default=REPO / "models")
-    ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--requests", type=int, default=1500, help="requests per client")
-    args = ap.parse_args()
-    root = args.models_root.resolve()
-    subprocess.run(
-        [python(), "-m", "gateway.cli", "models", "build", "risk", "--root", str(root)], check=True, cwd=REPO
-    )
-    logs = Path(tempfile.mkdtemp(prefix="logic-bench-"))
-    body = json.dumps({"data": [json.loads((REPO / "examples/risk.json").read_text())["data"][0]]}).encode()
+    def _proc(self, cmd: list[str], name: str, env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(cmd, self.logs / f"{name}.log", env=env, cwd=REPO)
+        self.stack.callback(proc.stop)
+        return proc
 
-    rport = free_port()
-    rproc = Proc(
-        ["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no"], logs / "redis.log"
-    )
-    procs = [rproc]
-    try:
-        rclient = redis.Redis(port=rport)
-        wait_for(lambda: bool(rclient.ping()), 20, "redis", rproc)
+    def load_features(self, model: str) -> None:
+        tables = [str(p) for p in sorted((self.root / model / "demo").glob("*.parquet"))]
         subprocess.run(
             [
                 python(),
@@ -127,63 +87,146 @@ def main() -> int:
                 "gateway.cli",
                 "features",
                 "load",
-                "risk",
-                str(root / "risk/demo/customer.parquet"),
+                model,
+                *tables,
                 "--root",
-                str(root),
+                str(self.root),
                 "--redis-url",
-                f"redis://127.0.0.1:{rport}/0",
+                f"redis://127.0.0.1:{self.redis_port}/0",
+                "-q",
             ],
             check=True,
             cwd=REPO,
             stdout=subprocess.DEVNULL,
         )
-        graphs = {}
-        for mode in ("echo", "real"):
-            gport = free_port()
-            flags = [f"--port={gport}", "--model_name=risk", f"--model_base_path={root / 'risk'}"]
-            if mode == "echo":
-                flags.append("--echo_mode")
-            g = Proc(
-                [python(), "-m", "gateway.graph_server", *flags],
-                logs / f"graph-{mode}.log",
-                env={"TF_CPP_MIN_LOG_LEVEL": "2"},
-            )
-            procs.append(g)
-            wait_for(lambda g=g: "Running gRPC ModelServer" in g.log.read_text(), 90, f"graph {mode}", g)
-            graphs[mode] = gport
-        common = {
-            "GATEWAY_MODEL": "risk",
-            "GATEWAY_MODELS_ROOT": str(root),
-            "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{rport}/0",
-        }
-        lines = []
-        with gunicorn("bench.hello_app:create_app()", {}, logs, "hello") as (url, proc):
-            hello, hello_cpu, _ = measure(url, proc, body, args.clients, args.requests, rclient)
-        lines.append(row("flask hello-world", hello, hello_cpu))
-        env = {**common, "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{graphs['echo']}"])}
-        with gunicorn("gateway.logic.app:create_app()", env, logs, "logic-echo") as (url, proc):
-            logic, logic_cpu, calls = measure(url, proc, body, args.clients, args.requests, rclient)
-        lines.append(row("logic, graph in echo mode", logic, logic_cpu))
-        env = {**common, "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{graphs['real']}"])}
-        with gunicorn("gateway.logic.app:create_app()", env, logs, "logic-real") as (url, proc):
-            real, real_cpu, _ = measure(url, proc, body, args.clients, args.requests, rclient)
-        lines.append(row("logic, real graph", real, real_cpu))
-    finally:
-        for p in procs:
-            p.stop()
 
-    print(
-        f"\n{args.clients} closed-loop clients, 1 record per request, gunicorn: "
-        f"{os.environ.get('GATEWAY_WORKERS', '2')} workers x {os.environ.get('GATEWAY_THREADS', '4')} threads "
-        f"({os.environ.get('GATEWAY_WORKER_CLASS', 'gthread')})"
+    def graph(self, model: str, *flags: str) -> int:
+        port = free_port()
+        cmd = [
+            python(),
+            "-m",
+            "gateway.graph_server",
+            f"--port={port}",
+            f"--model_name={model}",
+            f"--model_base_path={self.root / model}",
+            *flags,
+        ]
+        g = self._proc(cmd, f"graph-{model}-{port}", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+        wait_for(lambda: "Running gRPC ModelServer" in g.log.read_text(), 90, f"graph {model}", g)
+        return port
+
+    @contextmanager
+    def gunicorn(self, app: str, name: str, env: dict[str, str]) -> Iterator[tuple[str, Proc]]:
+        port = free_port()
+        full = {**env, "GATEWAY_BIND": f"127.0.0.1:{port}"}
+        proc = Proc(
+            [python(), "-m", "gunicorn", "-c", "python:gateway.logic.gunicorn_conf", app],
+            self.logs / f"{name}.log",
+            env=full,
+            cwd=REPO,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: requests.get(f"{url}/health", timeout=1).status_code == 200, 60, name, proc)
+            yield url, proc
+        finally:
+            proc.stop()
+
+    def logic_env(self, model: str, graph_port: int) -> dict[str, str]:
+        return {
+            "GATEWAY_MODEL": model,
+            "GATEWAY_MODELS_ROOT": str(self.root),
+            "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{graph_port}"]),
+        }
+
+    def measure(
+        self, url: str, proc: Proc, body: bytes, clients: int, per_client: int
+    ) -> tuple[LoadResult, float, float]:
+        """(load result, worker CPU seconds per request, Redis commands per request)."""
+        run_load(f"{url}/get_score", body, clients, max(20, per_client // 10))  # warm workers and connections
+        workers = children(proc.pid)
+        cpu0, calls0 = cpu_seconds(workers), redis_calls(self.redis)
+        result = run_load(f"{url}/get_score", body, clients, per_client)
+        cpu, calls = cpu_seconds(workers) - cpu0, redis_calls(self.redis) - calls0
+        if result.errors:
+            raise RuntimeError(f"{result.errors} failed requests against {url}; see {proc.log}")
+        return result, cpu / result.requests, calls / result.requests
+
+
+def row(name: str, r: LoadResult, cpu_per_req: float | None) -> str:
+    cpu = f"{cpu_per_req * 1e6:>11.0f}" if cpu_per_req is not None else f"{'-':>11}"
+    return f"{name:<34} {r.requests:>7} {r.qps:>8.0f} {cpu} {r.pct_ms(50):>8.2f} {r.pct_ms(99):>8.2f}"
+
+
+def cpu_part(b: Bench, clients: int, per_client: int) -> list[str]:
+    body = json.dumps({"data": [json.loads((REPO / "examples/risk.json").read_text())["data"][0]]}).encode()
+    b.load_features("risk")
+    echo = b.graph("risk", "--echo_mode")
+    with b.gunicorn("bench.hello_app:create_app()", "hello", {}) as (url, proc):
+        hello, hello_cpu, _ = b.measure(url, proc, body, clients, per_client)
+    with b.gunicorn("gateway.logic.app:create_app()", "logic-risk", b.logic_env("risk", echo)) as (url, proc):
+        logic, logic_cpu, calls = b.measure(url, proc, body, clients, per_client)
+    return [
+        f"\n1. CPU per 1-record request ({clients} clients, graph in echo mode)",
+        HEADER,
+        row("flask hello-world", hello, hello_cpu),
+        row("logic service (risk)", logic, logic_cpu),
+        f"logic / hello-world CPU per request: {logic_cpu / hello_cpu:.2f}x (goal <= 1.5x); "
+        f"Redis commands per request: {calls:.2f}",
+    ]
+
+
+def ranking_body(root: Path, n: int, seed: int) -> bytes:
+    import pandas as pd
+
+    items = pd.read_parquet(root / "ctr" / "demo" / "item.parquet", columns=["id"])["id"].tolist()
+    users = pd.read_parquet(root / "ctr" / "demo" / "user.parquet", columns=["id"])["id"].tolist()
+    rnd = random.Random(seed)
+    return json.dumps(
+        {
+            "uid": rnd.choice(users),
+            "item_ids": rnd.sample(items, n),
+            "context": {"hour": 20, "device": "mobile"},
+        }
+    ).encode()
+
+
+def ranking_part(b: Bench, per_client: int, items: int = 100, clients: int = 8) -> list[str]:
+    b.load_features("ctr")
+    port = b.graph("ctr")
+    body = ranking_body(b.root, items, seed=7)
+    with b.gunicorn("gateway.logic.app:create_app()", "logic-ctr", b.logic_env("ctr", port)) as (url, proc):
+        result, cpu, calls = b.measure(url, proc, body, clients, per_client)
+    return [
+        f"\n2. Ranking {items} items per request, {clients} concurrent clients, real graph (ctr)",
+        HEADER,
+        row("logic service (ctr)", result, cpu),
+        f"p99 {result.pct_ms(99):.2f} ms (goal <= 15 ms); Redis commands per request: {calls:.2f}",
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models-root", type=Path, default=REPO / "models")
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--requests", type=int, default=1500, help="requests per client (part 1)")
+    ap.add_argument("--ranking-requests", type=int, default=300, help="requests per client (part 2)")
+    args = ap.parse_args()
+    root = args.models_root.resolve()
+    subprocess.run(
+        [python(), "-m", "gateway.cli", "models", "build", "risk", "ctr", "--root", str(root)],
+        check=True,
+        cwd=REPO,
     )
-    print(f"{'server':<28} {'reqs':>7} {'req/s':>9} {'cpu us/req':>12} {'p50 ms':>8} {'p99 ms':>8}")
+    with ExitStack() as stack:
+        b = Bench(root, stack)
+        lines = cpu_part(b, args.clients, args.requests) + ranking_part(b, args.ranking_requests)
+    print(
+        f"gunicorn: {os.environ.get('GATEWAY_WORKERS', '2')} workers x {os.environ.get('GATEWAY_THREADS', '4')} "
+        f"threads ({os.environ.get('GATEWAY_WORKER_CLASS', 'gthread')}); logs in {b.logs}"
+    )
     print("\n".join(lines))
-    print(
-        f"\nlogic CPU per request / hello-world CPU per request: {logic_cpu / hello_cpu:.2f}x (goal <= 1.5x)"
-    )
-    print(f"Redis commands per request (INFO commandstats): {calls:.2f}")
     return 0
 
 
