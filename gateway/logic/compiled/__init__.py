@@ -1,0 +1,37 @@
+"""Fitted scikit-learn transformers compiled into plain numpy operations at load.
+
+``compile_transformer(fitted, columns)`` returns a ``Program``; ``program(columns, n)``
+equals ``fitted.transform(pandas.DataFrame(columns))`` (bit for bit in practice, within
+1e-9 by contract) without running pandas or scikit-learn code per request.
+
+Compiled: ``ColumnTransformer`` (column names, ``remainder``, ``passthrough``/``drop``
+entries, ``transformer_weights``, sparse or dense output), ``Pipeline``,
+``StandardScaler``, ``MinMaxScaler`` (``clip``), ``SimpleImputer`` (mean, median,
+most_frequent, constant; ``add_indicator``, ``keep_empty_features``; NaN as the missing
+marker), ``OneHotEncoder`` (every ``handle_unknown``, ``drop``, infrequent categories,
+``sparse_output``, ``dtype``), ``OrdinalEncoder`` (``use_encoded_value``,
+``encoded_missing_value``, infrequent categories) and ``FunctionTransformer`` with no
+function or a known pure numpy ufunc (``numeric.UFUNCS``).
+
+Everything else (another class, a custom function, ``set_output(transform="pandas")``,
+a fitted-column mismatch) keeps running through scikit-learn, one ``ColumnTransformer``
+block at a time; ``Program.report`` says which block and why.
+
+Deliberate differences from the reference:
+
+- an unseen category under ``handle_unknown="error"`` raises ``UnknownCategory``, a 400
+  naming the column, where scikit-learn raises a ``ValueError`` (a 500);
+- ``handle_unknown="warn"`` (and ``"ignore"`` with ``drop``) encode exactly as the
+  reference but do not emit its per-request ``UserWarning``;
+- the process-wide ``sklearn.set_config(transform_output=...)`` is not consulted: the
+  service never sets it, and it changes containers, not values.
+
+A request whose values fall outside what a compiled block models (an infinity, a string
+where numbers were fitted, a bool column through a ufunc, ...) is computed by the
+reference for that block and request; ``Program.deferred`` counts such calls.
+"""
+
+from gateway.logic.compiled.encoders import UnknownCategory
+from gateway.logic.compiled.program import Program, compile_transformer, reference_program
+
+__all__ = ["Program", "UnknownCategory", "compile_transformer", "reference_program"]
