@@ -69,13 +69,19 @@ def make_shape(dims: Sequence[int]) -> tensor_shape_pb2.TensorShapeProto:
 
 def to_proto(value: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
     """Build a TensorProto from an array-like; ``dtype`` forces a TF dtype."""
+    proto = tensor_pb2.TensorProto()
+    write_proto(proto, value, dtype)
+    return proto
+
+
+def write_proto(proto: tensor_pb2.TensorProto, value: Any, dtype: int | None = None) -> None:
+    """Fill an empty TensorProto in place (e.g. ``request.inputs[alias]``): no copy of the bytes."""
     if dtype == types_pb2.DT_STRING or _is_stringy(value):
         arr = np.asarray(value, dtype=object)
-        return tensor_pb2.TensorProto(
-            dtype=types_pb2.DT_STRING,
-            tensor_shape=make_shape(arr.shape),
-            string_val=[_as_bytes(v) for v in arr.reshape(-1)],
-        )
+        proto.dtype = types_pb2.DT_STRING
+        proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in arr.shape)
+        proto.string_val.extend(_as_bytes(v) for v in arr.reshape(-1))
+        return
     arr = np.asarray(value)
     if dtype is None:
         key = arr.dtype.newbyteorder("=")
@@ -85,10 +91,10 @@ def to_proto(value: Any, dtype: int | None = None) -> tensor_pb2.TensorProto:
     np_dtype = NUMPY_OF.get(dtype)
     if np_dtype is None:
         raise TensorError(f"unsupported dtype {dtype_name(dtype)}")
-    arr = np.asarray(arr, dtype=np_dtype, order="C")  # keeps 0-d (ascontiguousarray makes them [1])
-    return tensor_pb2.TensorProto(
-        dtype=dtype, tensor_shape=make_shape(arr.shape), tensor_content=arr.tobytes()
-    )
+    proto.dtype = dtype
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in arr.shape)
+    # astype(copy=False) keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d).
+    proto.tensor_content = arr.astype(np_dtype, copy=False).tobytes()
 
 
 def fill_proto_fields(proto: tensor_pb2.TensorProto, value: np.ndarray[Any, Any]) -> None:

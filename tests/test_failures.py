@@ -121,3 +121,29 @@ def test_bad_input_never_reaches_redis(
     assert _commands(r) == before
     assert client.post("/get_score", json=EXAMPLE).status_code == 200
     assert _commands(r) > before  # the probe does see real traffic
+
+
+def test_redis_restart_is_survived(built_models: Path, risk_graph: int, tmp_path: Path) -> None:
+    """Pooled connections go stale when Redis restarts; the next request reconnects instead of failing."""
+    from tests.support import Proc, redis_server_binary, wait_for
+
+    port = free_port()
+
+    def start() -> Proc:
+        proc = Proc(
+            [redis_server_binary(), "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+            tmp_path / f"redis-{port}.log",
+        )
+        wait_for(lambda: bool(redis.Redis(port=port).ping()), 20, "redis", proc)
+        return proc
+
+    first = start()
+    client = _app(built_models, f"redis://127.0.0.1:{port}/0", [risk_graph]).test_client()
+    assert client.post("/get_score", json=EXAMPLE).status_code == 200
+    first.stop()
+    second = start()
+    try:
+        r = client.post("/get_score", json=EXAMPLE)
+        assert r.status_code == 200, r.get_json()  # empty store: defaults, but served
+    finally:
+        second.stop()

@@ -53,3 +53,10 @@ def test_snapshot_prefix_does_not_match_a_longer_snapshot_id() -> None:
 def test_names_are_restricted(bad: str) -> None:
     with pytest.raises(ValueError, match="must match"):
         keys.check_name("entity", bad)
+
+
+def test_data_keys_match_data_key_one_by_one() -> None:
+    ids = ["U1", "i{weird}", "", "42"]
+    assert keys.data_keys("ctr", "user", 7, "profile", ids) == [
+        keys.data_key("ctr", "user", 7, "profile", i) for i in ids
+    ]

@@ -26,6 +26,16 @@ from gateway.spec import FeatureView, ModelSpec
 
 RedisClient = redis.Redis | RedisCluster
 
+# HMGET over many keys in one command (single server only: a cluster refuses a
+# script whose keys span slots). Read-only; absent keys come back as all-nil rows.
+HMGET_MANY = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('HMGET', key, unpack(ARGV))
+end
+return out
+"""
+
 
 @dataclass
 class Features:
@@ -94,78 +104,119 @@ class FeatureReader:
 
     def _round_trip(
         self, unique: dict[str, list[str]], snap: dict[str, int | None]
-    ) -> tuple[dict[str, int | None], list[Any]]:
-        pipe = self.client.pipeline(transaction=False)
-        for e in self.entities:
-            pipe.get(keys.alias_key(self.model, e))
+    ) -> tuple[dict[str, int | None], dict[str, list[Any]]]:
+        """Aliases as read now, and each view's raw values per unique id (read under ``snap``)."""
+        commands: list[tuple[Any, ...]] = [("GET", keys.alias_key(self.model, e)) for e in self.entities]
+        spans: list[tuple[FeatureView, int, bool]] = []  # view, first reply, one reply for every id
         for v in self.views:
             s = snap[v.entity]
             if s is None:
                 continue
-            ks = [keys.data_key(self.model, v.entity, s, v.name, i) for i in unique[v.entity]]
-            if v.kind == "hash":
-                names = list(v.fields)
-                for k in ks:
-                    pipe.hmget(k, names)
+            ks = keys.data_keys(self.model, v.entity, s, v.name, unique[v.entity])
+            together = not self.cluster and (v.kind == "vector" or len(ks) > 1)
+            spans.append((v, len(commands), together))
+            if v.kind == "hash" and together:
+                commands.append(("EVAL", HMGET_MANY, len(ks), *ks, *v.fields))
+            elif v.kind == "hash":
+                commands.extend(("HMGET", k, *v.fields) for k in ks)
             elif self.cluster:
-                for k in ks:
-                    pipe.get(k)
+                commands.extend(("GET", k) for k in ks)
             else:
-                pipe.mget(ks)
-        out = pipe.execute()
+                commands.append(("MGET", *ks))
+        out = self._execute(commands)
         n = len(self.entities)
         aliases = {
             e: (int(a) if a is not None else None) for e, a in zip(self.entities, out[:n], strict=True)
         }
-        return aliases, out[n:]
+        per_view = {
+            v.name: list(out[first]) if together else out[first : first + len(unique[v.entity])]
+            for v, first, together in spans
+        }
+        return aliases, per_view
+
+    def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send every command in one write, read every reply: one round trip.
+
+        On a single server this talks to a pooled connection directly (redis-py's
+        pipeline object costs more CPU than the round trip itself); a cluster
+        needs the cluster pipeline, which groups commands per node.
+        """
+        if self.cluster:
+            pipe = self.client.pipeline(transaction=False)
+            for cmd in commands:
+                pipe.execute_command(*cmd)
+            return list(pipe.execute())
+        assert isinstance(self.client, redis.Redis)
+        pool = self.client.connection_pool
+        for attempt in (1, 2):
+            conn: Any = pool.get_connection()  # redis-py's connection API is untyped
+            try:
+                conn.send_packed_command(conn.pack_commands(commands))
+                return [conn.read_response() for _ in commands]
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()  # a stale pooled connection (e.g. Redis restarted): retry once
+                if attempt == 2:
+                    raise
+            except redis.ResponseError:
+                conn.disconnect()  # replies still queued on this connection: do not reuse it
+                raise
+            finally:
+                pool.release(conn)
+        raise AssertionError("unreachable")
 
     def _assemble(
         self,
         entity_ids: dict[str, list[str]],
         unique: dict[str, list[str]],
-        data: list[Any],
+        per_view: dict[str, list[Any]],
         snap: dict[str, int | None],
     ) -> Features:
         feats = Features(snapshots=dict(snap))
-        pos = 0
+        index = {e: _positions(unique[e], entity_ids[e]) for e in self.entities}
         for v in self.views:
             ids = unique[v.entity]
-            if snap[v.entity] is None:
-                values: list[Any] = [None] * len(ids)
-            elif v.kind == "hash" or self.cluster:
-                values, pos = data[pos : pos + len(ids)], pos + len(ids)
-            else:
-                values, pos = data[pos], pos + 1
-            by_id = dict(zip(ids, values, strict=True))
-            rows = [by_id[i] for i in entity_ids[v.entity]]
-            feats.missing[v.name] = sum(1 for x in values if not _present(v, x))
+            values = per_view.get(v.name) or [None] * len(ids)
+            present = [_present(v, x) for x in values]
+            feats.missing[v.name] = present.count(False)
             if v.kind == "hash":
-                self._hash_columns(v, rows, feats)
+                self._hash_columns(v, values, present, index[v.entity], feats)
             else:
-                self._vector(v, rows, feats)
+                self._vector(v, values, present, index[v.entity], feats)
         return feats
 
-    def _hash_columns(self, v: FeatureView, rows: list[Any], feats: Features) -> None:
-        cols: dict[str, list[Any]] = {f: [] for f in v.fields}
-        decoders = self._decoders[v.name]
-        absent = [None] * len(decoders)
-        for row in rows:
-            for (name, dec, default), raw in zip(decoders, row or absent, strict=True):
-                cols[name].append(default if raw is None else dec(raw))
-        feats.columns.update(cols)
+    def _hash_columns(
+        self, v: FeatureView, values: list[Any], present: list[bool], rows: list[int], feats: Features
+    ) -> None:
+        """Decode each unique entity once, then lay the values out per request row."""
+        for j, (name, dec, default) in enumerate(self._decoders[v.name]):
+            decoded = [
+                dec(raw[j]) if ok and raw[j] is not None else default
+                for raw, ok in zip(values, present, strict=True)
+            ]
+            feats.columns[name] = [decoded[r] for r in rows]
 
-    def _vector(self, v: FeatureView, rows: list[Any], feats: Features) -> None:
+    def _vector(
+        self, v: FeatureView, values: list[Any], present: list[bool], rows: list[int], feats: Features
+    ) -> None:
         dim = v.dim or 0
-        out = np.zeros((len(rows), dim), dtype=np.float32)
-        for i, raw in enumerate(rows):
-            if raw is not None and len(raw) == 4 * dim:  # else absent or mis-sized: zeros
-                out[i] = np.frombuffer(raw, dtype="<f4")
-        feats.vectors[v.name] = out
+        table = np.zeros((len(values), dim), dtype=np.float32)  # absent or mis-sized: zeros
+        hit = [i for i, ok in enumerate(present) if ok]
+        if hit:
+            packed = b"".join(values[i] for i in hit)
+            table[hit] = np.frombuffer(packed, dtype="<f4").reshape(len(hit), dim)
+        feats.vectors[v.name] = (
+            table[rows] if len(rows) != len(values) or rows != list(range(len(rows))) else table
+        )
+
+
+def _positions(unique: list[str], ids: list[str]) -> list[int]:
+    where = {u: i for i, u in enumerate(unique)}
+    return [where[i] for i in ids]
 
 
 def _present(v: FeatureView, raw: Any) -> bool:
     if raw is None:
         return False
     if v.kind == "hash":
-        return any(x is not None for x in raw)
+        return bool(raw.count(None) != len(raw))  # an absent key reads as all-nil fields
     return len(raw) == 4 * (v.dim or 0)

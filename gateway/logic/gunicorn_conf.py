@@ -19,6 +19,12 @@ keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GATEWAY_MAX_REQUESTS_JITTER", "0"))
 preload_app = False
+
+# gRPC's newer "event engine" client path costs ~60% more CPU per unary call
+# than the classic one on this workload (measured: ~250 vs ~155 us per Predict
+# on loopback). Workers inherit this before their first gRPC import; set
+# GRPC_EXPERIMENTS yourself to choose otherwise.
+os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_client")
 accesslog = None  # the app writes its own JSON access log with request ids
 errorlog = "-"
 loglevel = os.environ.get("GATEWAY_GUNICORN_LOG_LEVEL", "info")
