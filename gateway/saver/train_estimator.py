@@ -1,8 +1,9 @@
 """``backend: sklearn`` models: fit the transformer and an in-process estimator, publish both.
 
-No graph, no TensorFlow: the version directory holds ``transformer.pkl``, the
-estimator's pickle (``model.pkl`` by default) and the manifest vouching for
-both, published atomically like every other version.
+No graph, no TensorFlow: the version directory holds ``transformer.pkl``, its
+compiled form (``transformer.compiled.npz``, verified on the held-out rows), the
+estimator's pickle (``model.pkl`` by default) and the manifest vouching for all
+of them, published atomically like every other version.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from gateway.errors import ConfigError
 from gateway.saver import publish, stats
+from gateway.saver.compiled import write_compiled
 from gateway.saver.export import check_transformer_pickle
 from gateway.saver.recipe import LABEL, Dataset
 from gateway.spec import EstimatorSpec, ModelSpec
@@ -48,10 +50,11 @@ def train_estimator(
     estimator = recipe.build_estimator().fit(x[train_idx], y[train_idx])
     scores = estimator_scores(estimator, est_spec, x[hold_idx])
     transformer_pickle = pickle.dumps(transformer, protocol=5)
-    check_transformer_pickle(transformer_pickle)  # loads through the logic tier's restricted unpickler
+    unpickled = check_transformer_pickle(transformer_pickle)  # as the logic tier's restricted unpickler does
     staging = publish.staging_dir(base)
     try:
         (staging / spec.transformer.file).write_bytes(transformer_pickle)
+        compiled = write_compiled(staging, spec, unpickled, frame.iloc[hold_idx][columns])
         (staging / est_spec.file).write_bytes(pickle.dumps(estimator, protocol=5))
         publish.write_manifest(
             staging,
@@ -65,6 +68,7 @@ def train_estimator(
                     "method": est_spec.method,
                 },
                 "features": stats.feature_dtypes(frame[columns]),
+                "compiled_transformer": compiled,
                 "training": {
                     "seed": seed,
                     "metrics": stats.classification_metrics(y[hold_idx], scores),
