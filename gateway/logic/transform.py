@@ -3,9 +3,9 @@
 A published version carries its transformer twice: ``transformer.pkl`` (the fitted
 scikit-learn object) and ``transformer.compiled.npz`` (that object compiled into numpy
 operations and stored as data, see ``gateway.logic.compiled``). ``load_transform`` builds
-the request path from the compiled file when the manifest vouches for it (sha256) and
-records it as fully compiled: nothing is unpickled, and scikit-learn, pandas and scipy
-are never imported. Otherwise (a version published before compiled files existed, a
+the request path from the compiled file when the manifest vouches for it (sha256; the
+pickle's is checked too, so a damaged version never starts) and records it as serving
+alone: nothing is unpickled, and scikit-learn, pandas and scipy are never imported. Otherwise (a version published before compiled files existed, a
 program with blocks only scikit-learn can run, a format this gateway does not read) it
 unpickles ``transformer.pkl`` once its sha256 and library versions check out, compiles it
 at load and logs why. ``Transform.source`` says which path was taken.
@@ -124,7 +124,7 @@ def load_transform(
     why = _why_not_compiled(entry)
     if why is None:
         assert isinstance(entry, dict)
-        program = _load_compiled(vdir, manifest, entry["file"])
+        program = _load_compiled(vdir, manifest, entry["file"], spec.file)
         if program.columns == list(spec.columns):
             log.info("%s: compiled transformer loaded (numpy only)", vdir / entry["file"])
             return Transform.from_program(program, spec, load_fitted)
@@ -151,6 +151,8 @@ def _why_not_compiled(entry: Any) -> str | None:
     return None
 
 
-def _load_compiled(vdir: Path, manifest: dict[str, Any], rel: str) -> Program:
-    artifacts.verify_files(vdir, manifest, only=[rel])  # a changed file is refused, never skipped
+def _load_compiled(vdir: Path, manifest: dict[str, Any], rel: str, pickle_rel: str) -> Program:
+    # A changed file is refused, never skipped: the pickle too (hashed, not unpickled), so a
+    # damaged version stops the worker at start whichever file serves.
+    artifacts.verify_files(vdir, manifest, only=[rel, pickle_rel])
     return load_program(vdir / rel)  # refuses a file with fallback blocks: it has no pickle to run them
