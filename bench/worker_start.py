@@ -1,8 +1,8 @@
 """A logic worker's start: memory and time with the compiled transformer file vs the pickle.
 
 Each sample is a fresh Python process that does what a gunicorn worker does before its
-first request: import ``gateway.logic.app`` and build the app for the risk model, which
-loads the version's transformer. Two versions of the same published directory are
+first request: import ``gateway.logic.app`` and build the app for a model (risk unless
+``--model`` says otherwise), which loads the version's transformer. Two versions of the same published directory are
 measured, alternating, so machine noise hits both alike:
 
 * ``artifact``  the version as published: ``transformer.compiled.npz`` is loaded with
@@ -17,7 +17,7 @@ whole process (spawn to exit), and the median resident set size after the build 
 and its peak (VmHWM), with the ratio artifact / pickle. The targets: RSS <= 150 MB and
 ready in <= 2 s.
 
-    python -m bench.worker_start [--runs 7] [--version-dir models/risk/1]
+    python -m bench.worker_start [--runs 7] [--model ctr | --version-dir models/risk/1]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import gateway.logic.app
 t1 = time.perf_counter()
 from pathlib import Path
 from gateway.settings import Settings
-settings = Settings(model="risk", models_root=Path(sys.argv[1]), version=int(sys.argv[2]),
+settings = Settings(model=sys.argv[4], models_root=Path(sys.argv[1]), version=int(sys.argv[2]),
                     redis_url="redis://127.0.0.1:9/0", graph_targets=["127.0.0.1:9"], access_log=False)
 app = gateway.logic.app.create_app(settings)
 t2 = time.perf_counter()
@@ -57,8 +57,8 @@ print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "rss_mb": mb("VmRSS")
 """
 
 
-def latest_risk_version() -> Path:
-    base = REPO / "models" / "risk"
+def latest_version(model: str) -> Path:
+    base = REPO / "models" / model
     versions = sorted((int(p.name), p) for p in base.glob("*") if p.name.isdigit())
     if not versions:
         raise SystemExit(f"{base}: no published version (run `make models`)")
@@ -67,7 +67,7 @@ def latest_risk_version() -> Path:
 
 def pickle_only_copy(vdir: Path, scratch: Path) -> Path:
     """``vdir`` as a version published before compiled files: no file, no manifest record."""
-    dst_model = scratch / "risk"
+    dst_model = scratch / vdir.parent.name
     dst = dst_model / vdir.name
     shutil.copytree(vdir, dst)
     shutil.copy(vdir.parent / "model.yaml", dst_model / "model.yaml")
@@ -81,10 +81,10 @@ def pickle_only_copy(vdir: Path, scratch: Path) -> Path:
     return scratch
 
 
-def sample(root: Path, version: str) -> dict[str, Any]:
+def sample(root: Path, vdir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(root), version, ",".join(HEAVY)],
+        [sys.executable, "-c", CHILD, str(root), vdir.name, ",".join(HEAVY), vdir.parent.name],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -110,19 +110,20 @@ def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per path")
-    parser.add_argument("--version-dir", type=Path, default=None, help="published risk version")
+    parser.add_argument("--model", default="risk", help="model whose latest version is measured")
+    parser.add_argument("--version-dir", type=Path, default=None, help="a published version instead")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = parser.parse_args()
 
-    vdir = (args.version_dir or latest_risk_version()).resolve()
+    vdir = (args.version_dir or latest_version(args.model)).resolve()
     with tempfile.TemporaryDirectory(prefix="worker-start-") as tmp:
         roots = {"artifact": vdir.parent.parent, "pickle": pickle_only_copy(vdir, Path(tmp))}
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in roots}
         for _ in range(args.runs):
             for name, root in roots.items():
-                rows[name].append(sample(root, vdir.name))
+                rows[name].append(sample(root, vdir))
     result = {name: summary(r) for name, r in rows.items()}
-    print(f"risk version {vdir}; {args.runs} fresh processes per path (medians)")
+    print(f"{vdir.parent.name} version {vdir}; {args.runs} fresh processes per path (medians)")
     head = ("path", "import s", "build s", "process s", "RSS MB", "peak MB", "source", "heavy modules")
     print("{:<9} {:>9} {:>8} {:>10} {:>7} {:>8}  {:<9} {}".format(*head))
     for name, r in result.items():

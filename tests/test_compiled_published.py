@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -61,28 +60,16 @@ def _as_published_before_compiled_files(vdir: Path) -> None:
 def test_versions_record_their_compiled_transformer(built_models: Path, model: str) -> None:
     vdir = built_models / model / "1"
     manifest = artifacts.read_manifest(vdir)
-    record = manifest[ir.MANIFEST_KEY]
-    assert record["file"] == ir.FILE and record["format"] == ir.FORMAT_VERSION
+    assert manifest[ir.MANIFEST_KEY] == {
+        "file": ir.FILE,
+        "format": ir.FORMAT_VERSION,
+        "complete": True,
+        "fallbacks": [],
+        "verified": {"rows": manifest["training"]["rows"]["holdout"], "max_abs_diff": 0.0},
+    }
     assert manifest["files"][ir.FILE] == artifacts.sha256_file(vdir / ir.FILE)
-    assert record["verified"] == {"rows": manifest["training"]["rows"]["holdout"], "max_abs_diff": 0.0}
-    if model == "ctr":  # CyclicalEncoder has no compiled form: the worker needs the pickle
-        assert record["complete"] is False
-        assert record["fallbacks"] == [
-            "block 'cyc' (CyclicalEncoder) runs scikit-learn: CyclicalEncoder has no compiled form"
-        ]
-    else:
-        assert record["complete"] is True and record["fallbacks"] == []
-
-
-def test_a_fallback_version_loads_its_pickle_and_says_why(
-    built_models: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    vdir = built_models / "ctr" / "1"
-    spec = load_spec(built_models / "ctr" / "model.yaml")
-    with caplog.at_level(logging.WARNING, logger="gateway.logic"):
-        transform = load_transform(vdir, artifacts.read_manifest(vdir), spec.transformer, [])
-    assert transform.source == "pickle" and not transform.compiled
-    assert f"{vdir}: its compiled transformer has blocks only scikit-learn runs (block 'cyc'" in caplog.text
+    spec = load_spec(built_models / model / "model.yaml")
+    assert load_transform(vdir, manifest, spec.transformer, []).source == "artifact"
 
 
 def test_a_tampered_compiled_file_stops_the_worker(built_models: Path, tmp_path: Path) -> None:

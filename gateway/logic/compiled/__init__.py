@@ -15,8 +15,9 @@ entries, ``transformer_weights``, sparse or dense output), ``Pipeline``,
 most_frequent, constant; ``add_indicator``, ``keep_empty_features``; NaN as the missing
 marker), ``OneHotEncoder`` (every ``handle_unknown``, ``drop``, infrequent categories,
 ``sparse_output``, ``dtype``), ``OrdinalEncoder`` (``use_encoded_value``,
-``encoded_missing_value``, infrequent categories) and ``FunctionTransformer`` with no
-function or a known pure numpy ufunc (``numeric.UFUNCS``).
+``encoded_missing_value``, infrequent categories), ``FunctionTransformer`` with no
+function or a known pure numpy ufunc (``numeric.UFUNCS``) and this package's own
+``gateway.preprocessing.CyclicalEncoder``.
 
 Everything else (another class, a custom function, ``set_output(transform="pandas")``,
 a fitted-column mismatch) keeps running through scikit-learn, one ``ColumnTransformer``

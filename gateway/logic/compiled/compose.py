@@ -24,6 +24,7 @@ from sklearn.preprocessing import (
 
 from gateway.logic.compiled.base import Compiled, Op, Shape, Unsupported, require
 from gateway.logic.compiled.combine import Chain, Columns
+from gateway.logic.compiled.cyclical import cyclical_encoder
 from gateway.logic.compiled.encoders import one_hot_encoder, ordinal_encoder
 from gateway.logic.compiled.numeric import (
     function_transformer,
@@ -31,6 +32,7 @@ from gateway.logic.compiled.numeric import (
     simple_imputer,
     standard_scaler,
 )
+from gateway.preprocessing import CyclicalEncoder
 
 Builder = Callable[[Any, Shape], Compiled]
 
@@ -109,4 +111,5 @@ _BUILDERS: dict[type, Builder] = {
     OrdinalEncoder: ordinal_encoder,
     Pipeline: pipeline,
     ColumnTransformer: column_transformer,
+    CyclicalEncoder: cyclical_encoder,
 }

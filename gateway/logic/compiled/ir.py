@@ -31,6 +31,7 @@ from gateway.logic.compiled.base import Unsupported
 from gateway.logic.compiled.codec import Malformed, Reader, Writer
 from gateway.logic.compiled.columns import Array
 from gateway.logic.compiled.combine import Chain, Columns
+from gateway.logic.compiled.cyclical import Cyclical
 from gateway.logic.compiled.encoders import OneHot, Ordinal
 from gateway.logic.compiled.numeric import Apply, Impute, MinMax, Standardize
 from gateway.logic.compiled.program import Block, Program
@@ -41,7 +42,7 @@ HEADER = "program.json"
 FILE = "transformer.compiled.npz"  # its name in a version directory
 MANIFEST_KEY = "compiled_transformer"  # the manifest's record of it (see gateway.saver.compiled)
 KINDS: dict[str, Any] = {
-    cls.kind: cls for cls in (Standardize, MinMax, Apply, Impute, OneHot, Ordinal, Chain, Columns)
+    cls.kind: cls for cls in (Standardize, MinMax, Apply, Impute, OneHot, Ordinal, Cyclical, Chain, Columns)
 }
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest zip timestamp: fixed, so the bytes are reproducible
 
