@@ -156,7 +156,7 @@ def test_fallback_blocks_are_recorded_and_the_version_loads_its_pickle(
     with caplog.at_level(logging.WARNING, logger="gateway.logic"):
         transform = load(vdir, spec)
     assert transform.source == "pickle" and transform.report == [reason]
-    assert f"its compiled transformer has blocks only scikit-learn runs ({reason})" in caplog.text
+    assert f"its compiled transformer does not serve alone ({reason})" in caplog.text
 
 
 def test_a_compiled_file_of_another_format_loads_the_pickle(

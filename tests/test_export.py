@@ -176,4 +176,4 @@ def test_blocks_only_scikit_learn_runs_are_recorded_and_served_from_the_pickle(
     spec = load_spec(root / "ctr" / "model.yaml")
     transform = load_transform(vdir, manifest, spec.transformer, [])
     assert transform.source == "pickle" and transform.report == [reason]
-    assert f"its compiled transformer has blocks only scikit-learn runs ({reason})" in caplog.text
+    assert f"its compiled transformer does not serve alone ({reason})" in caplog.text

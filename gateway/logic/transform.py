@@ -120,10 +120,9 @@ def load_transform(
     def load_fitted() -> Any:
         return artifacts.load_verified_pickle(vdir, spec.file, manifest, allow_drift)
 
-    entry = manifest.get(ir.MANIFEST_KEY)
+    entry: Any = manifest.get(ir.MANIFEST_KEY)
     why = _why_not_compiled(entry)
     if why is None:
-        assert isinstance(entry, dict)
         program = _load_compiled(vdir, manifest, entry["file"], spec.file)
         if program.columns == list(spec.columns):
             log.info("%s: compiled transformer loaded (numpy only)", vdir / entry["file"])
@@ -147,7 +146,7 @@ def _why_not_compiled(entry: Any) -> str | None:
         return f"its compiled transformer has format {entry.get('format')!r}; this gateway reads {ir.FORMAT_VERSION}"
     if entry.get("complete") is not True:
         fallbacks = "; ".join(str(f) for f in entry.get("fallbacks", [])) or "not recorded"
-        return f"its compiled transformer has blocks only scikit-learn runs ({fallbacks})"
+        return f"its compiled transformer does not serve alone ({fallbacks})"
     return None
 
 
