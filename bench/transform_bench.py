@@ -1,7 +1,7 @@
 """Microseconds per transform call: compiled numpy path vs pandas + scikit-learn, same run.
 
 The risk model's transformer (fitted by its recipe, or loaded from a published version
-with ``--version-dir``) is applied to request columns built the way the service builds
+with ``--version-dir`` as a worker loads it) is applied to request columns built the way the service builds
 them (floats, an int request field, strings), at 1, 10 and 100 rows. Rounds of the two
 paths alternate so machine noise hits both alike; the table shows the median and the
 best round per call, and the ratio of medians.
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gateway import artifacts
-from gateway.logic.transform import Transform
+from gateway.logic.transform import Transform, load_transform
 from gateway.saver.recipe import load_recipe
 from gateway.spec import load_spec
 
@@ -35,10 +35,10 @@ def build(version_dir: Path | None) -> tuple[Transform, Any]:
     frame = load_recipe("risk", REPO / "transformers").make_dataset(seed=3).frame
     if version_dir is None:
         fitted = load_recipe("risk", REPO / "transformers").fit_transformer(frame[spec.columns])
-    else:
-        manifest = artifacts.read_manifest(version_dir)
-        fitted = artifacts.load_verified_pickle(version_dir, spec.file, manifest)
-    return Transform(fitted, spec), frame
+        return Transform(fitted, spec), frame
+    # As a worker loads it: from the compiled file when the version has one (the reference
+    # path then unpickles the transformer on first use).
+    return load_transform(version_dir, artifacts.read_manifest(version_dir), spec, []), frame
 
 
 def request_columns(frame: Any, columns: list[str], n: int, offset: int) -> dict[str, list[Any]]:
@@ -87,7 +87,9 @@ def main() -> None:
     args = parser.parse_args()
 
     transform, frame = build(args.version_dir)
-    print(f"compiled: {transform.compiled}; fallbacks: {transform.report or 'none'}")
+    print(
+        f"compiled: {transform.compiled} (from {transform.source}); fallbacks: {transform.report or 'none'}"
+    )
     rows = []
     for n in SIZES:
         columns = request_columns(frame, transform.columns, n, offset=1000)

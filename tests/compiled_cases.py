@@ -24,6 +24,8 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from gateway.preprocessing import CyclicalEncoder
+
 NUMBERS = ["x1", "x2", "k"]  # k is an int field: scaled as a number or encoded as a category
 CATEGORIES = ["c1", "c2", "flag"]
 COLUMNS = NUMBERS + CATEGORIES
@@ -82,7 +84,9 @@ def requests(draw: st.DrawFn, columns: list[str]) -> tuple[dict[str, list[Any]],
 
 @st.composite
 def numeric_step(draw: st.DrawFn) -> Any:
-    kind = draw(st.sampled_from(["standard", "minmax", "impute", "func", "func"]))
+    kind = draw(st.sampled_from(["standard", "minmax", "impute", "func", "func", "cyclical"]))
+    if kind == "cyclical":
+        return CyclicalEncoder(period=draw(st.sampled_from([24.0, 7, 12.5])))
     if kind == "standard":
         return StandardScaler(with_mean=draw(st.booleans()), with_std=draw(st.booleans()))
     if kind == "minmax":

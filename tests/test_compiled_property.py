@@ -5,6 +5,12 @@ meet random requests with unknown categories, missing values, ints in float colu
 values outside a function's domain. Either both paths raise (an unknown category under
 ``handle_unknown="error"`` raises ``UnknownCategory`` on the compiled path) or the
 matrices agree within 1e-9 in float64.
+
+Each compiled program is also written to its file, loaded back with numpy alone (no
+fitted transformer) and held to the same property, with one allowance: where the
+in-memory program handed a block to the reference, the stored one refuses the request
+with ``UnsupportedValue`` (a 400), and only there. Where both answer, they answer the
+same bits.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +28,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from gateway.logic.compiled import UnknownCategory
+from gateway.logic.compiled import UnknownCategory, UnsupportedValue, load_program, save_program
 from gateway.logic.compiled.columns import BOOL, FLOAT, INT, NONE, OBJECT, STR, Defer, infer
 from gateway.logic.transform import Transform
 from gateway.spec import TransformerSpec
@@ -50,11 +58,27 @@ def _fit(est: Any, columns: list[str], fit: dict[str, list[Any]]) -> Any:
     return fitted
 
 
-def _agree(transform: Transform, columns: dict[str, list[Any]], n: int) -> bool:
-    """Assert both paths agree; return whether the compiled path alone produced the result."""
+@dataclass
+class Outcome:
+    how: str  # "answered", "raised" (as the reference did) or "refused" (UnsupportedValue)
+    deferred: bool  # a block met an input its compiled ops do not model
+    result: Any
+
+    @property
+    def compiled_alone(self) -> bool:
+        return self.how == "answered" and not self.deferred
+
+
+def _agree(transform: Transform, columns: dict[str, list[Any]], n: int, may_refuse: bool = False) -> Outcome:
+    """Assert ``transform`` agrees with the reference; say how it answered."""
     before = transform.deferred
     want, ref_error = _quietly(lambda: transform.reference(columns, n))
     got, error = _quietly(lambda: transform(columns, n))
+    deferred = transform.deferred > before
+    if isinstance(error, UnsupportedValue):
+        assert may_refuse and deferred, f"refused without a deferral: {error!r}"
+        assert error.status == 400 and error.code == "unsupported_value"
+        return Outcome("refused", deferred, None)
     if ref_error is not None:
         assert error is not None, f"reference raised {ref_error!r}, compiled returned {got}"
         if isinstance(error, UnknownCategory):
@@ -62,33 +86,44 @@ def _agree(transform: Transform, columns: dict[str, list[Any]], n: int) -> bool:
             assert error.status == 400
         else:
             assert type(error) is type(ref_error), (error, ref_error)
-        return False
+        return Outcome("raised", deferred, None)
     assert error is None, f"compiled raised {error!r}, reference returned {want}"
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9, equal_nan=True)
-    return transform.deferred == before
+    return Outcome("answered", deferred, got)
 
 
-def test_compiled_equals_transform() -> None:
+def test_compiled_equals_transform(tmp_path: Path) -> None:
     seen: Counter[str] = Counter()
+    path = tmp_path / "transformer.compiled.npz"
 
     @settings(PROFILE, max_examples=300)
     @given(case=transformers(), data=st.data())
     def check(case: tuple[Any, list[str], dict[str, list[Any]]], data: st.DataObject) -> None:
         est, columns, fit = case
         fitted = _fit(est, columns, fit)
-        transform = Transform(fitted, TransformerSpec(columns=columns, output_dtype="float64"))
+        spec = TransformerSpec(columns=columns, output_dtype="float64")
+        transform = Transform(fitted, spec)
         assert transform.report == [], transform.report
+        assert save_program(transform.program, path)["complete"]
+        stored = Transform.from_program(load_program(path), spec, lambda: fitted)
         for _ in range(3):
             request, n = data.draw(requests(columns))
-            compiled_alone = _agree(transform, request, n)
+            memory = _agree(transform, request, n)
+            disk = _agree(stored, request, n, may_refuse=True)
+            assert (disk.how == "refused") <= memory.deferred
+            assert disk.how in (memory.how, "refused"), (memory.how, disk.how)
+            if disk.how == memory.how == "answered":
+                assert np.array_equal(disk.result, memory.result, equal_nan=True)
             seen["compared"] += 1
-            seen["compiled"] += compiled_alone
+            seen["compiled"] += memory.compiled_alone
+            seen["stored"] += disk.compiled_alone
 
     check()
     # The property must be about the compiled path, not about its fallback for odd inputs.
     assert seen["compared"] >= 600
     assert seen["compiled"] >= 0.6 * seen["compared"], seen
+    assert seen["stored"] == seen["compiled"], seen
 
 
 _VALUES = st.one_of(

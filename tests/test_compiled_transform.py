@@ -26,7 +26,7 @@ from sklearn.preprocessing import (
 
 from gateway import artifacts
 from gateway.errors import ConfigError
-from gateway.logic.compiled import UnknownCategory
+from gateway.logic.compiled import UnknownCategory, load_program, save_program
 from gateway.logic.transform import Transform, load_transform
 from gateway.saver.recipe import load_recipe
 from gateway.spec import TransformerSpec, load_spec
@@ -194,18 +194,24 @@ def test_load_logs_what_falls_back(tmp_path: Path, caplog: pytest.LogCaptureFixt
     assert transform.report == [
         "block 'robust' (RobustScaler) runs scikit-learn: RobustScaler has no compiled form"
     ]
+    assert transform.source == "pickle"
     assert [r.getMessage() for r in caplog.records] == [
-        f"{tmp_path / 'transformer.pkl'}: {transform.report[0]}"
+        f"{tmp_path}: the version has no compiled transformer (published before compiled transformers); "
+        "loading transformer.pkl and compiling it here",
+        f"{tmp_path / 'transformer.pkl'}: {transform.report[0]}",
     ]
 
 
-def test_reference_only_mode_and_empty_requests() -> None:
+def test_reference_only_mode_and_empty_requests(tmp_path: Path) -> None:
     fitted = _fit(ColumnTransformer([("num", StandardScaler(), ["amount"])]), TRAIN)
     plain = Transform(fitted, SPEC, compile=False)
     assert not plain.compiled and plain.report == [
         "transformer (ColumnTransformer) runs scikit-learn: compilation disabled"
     ]
+    compiled = Transform(fitted, SPEC)
+    save_program(compiled.program, tmp_path / "p.npz")
+    stored = Transform.from_program(load_program(tmp_path / "p.npz"), SPEC, lambda: fitted)
     empty: dict[str, list[Any]] = {"amount": [], "term": [], "purpose": []}
-    for transform in (plain, Transform(fitted, SPEC)):
+    for transform in (plain, compiled, stored):
         with pytest.raises(ValueError, match="0 sample"):
             transform(empty, 0)

@@ -11,14 +11,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
+from gateway.logic.compiled import ir
+from gateway.logic.transform import load_transform
 from gateway.saver.export import WARMUP_FILE, export_version
 from gateway.saver.inspect import inspect_version
 from gateway.saver.recipe import LABEL, load_recipe
+from gateway.spec import load_spec
 from tests.support import REPO, python
 
 pytestmark = pytest.mark.slow  # trains the models (built_models) and loads TensorFlow
@@ -150,3 +154,26 @@ def test_sample_rows_must_carry_the_vector_inputs(handover: dict[str, Path], tmp
     with pytest.raises(ValueError, match="row 1: item_embedding: expected 32 numbers, got 7"):
         export_version("ctr", root, handover["saved_model"], handover["transformer"], path)
     assert _published(root / "ctr") == []
+
+
+def test_blocks_only_scikit_learn_runs_are_recorded_and_served_from_the_pickle(
+    handover: dict[str, Path], built_models: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = _root(tmp_path)
+    ctr = pickle.loads(handover["transformer"].read_bytes())
+    seed = artifacts.read_manifest(built_models / "ctr" / "1")["training"]["seed"]
+    columns = load_spec(root / "ctr" / "model.yaml").transformer.columns
+    frame = load_recipe("ctr").make_dataset(seed).frame[columns]
+    robust = clone(ctr).set_params(num=RobustScaler()).fit(frame)  # same width, no compiled form
+    path = tmp_path / "robust.pkl"
+    path.write_bytes(pickle.dumps(robust))
+    _, vdir = export_version("ctr", root, handover["saved_model"], path, handover["sample"])
+    manifest = artifacts.read_manifest(vdir)
+    reason = "block 'num' (RobustScaler) runs scikit-learn: RobustScaler has no compiled form"
+    assert manifest[ir.MANIFEST_KEY]["complete"] is False
+    assert manifest[ir.MANIFEST_KEY]["fallbacks"] == [reason]
+    assert manifest[ir.MANIFEST_KEY]["verified"] == {"rows": SAMPLE_ROWS, "max_abs_diff": 0.0}
+    spec = load_spec(root / "ctr" / "model.yaml")
+    transform = load_transform(vdir, manifest, spec.transformer, [])
+    assert transform.source == "pickle" and transform.report == [reason]
+    assert f"its compiled transformer does not serve alone ({reason})" in caplog.text

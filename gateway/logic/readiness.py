@@ -51,6 +51,9 @@ class Readiness:
 
     def _version(self, version: int, mv: ModelVersion, problems: list[str]) -> dict[str, Any]:
         info: dict[str, Any] = {"transformer": "loaded"}
+        source = getattr(mv.transform, "source", None)
+        if source is not None:  # "artifact": the compiled file alone; "pickle": unpickled and compiled here
+            info["transformer_source"] = source
         report = getattr(mv.transform, "report", None)
         if report:
             info["transformer_fallbacks"] = list(report)

@@ -1,23 +1,34 @@
 """Stage 3: apply the model version's fitted feature transformer.
 
-The transformer is unpickled only after its sha256 matches the manifest and the
-manifest's library versions match this process (see ``gateway.artifacts``). At load it
-is compiled into numpy operations (``gateway.logic.compiled``); blocks that cannot be
-compiled keep running through scikit-learn on a pandas DataFrame, and ``Transform.report``
-says which and why. Either way the result equals
-``fitted.transform(pandas.DataFrame(columns))``.
+A published version carries its transformer twice: ``transformer.pkl`` (the fitted
+scikit-learn object) and ``transformer.compiled.npz`` (that object compiled into numpy
+operations and stored as data, see ``gateway.logic.compiled``). ``load_transform`` builds
+the request path from the compiled file when the manifest vouches for it (sha256; the
+pickle's is checked too, so a damaged version never starts) and records it as serving
+alone: nothing is unpickled, and scikit-learn, pandas and scipy are never imported. Otherwise (a version published before compiled files existed, a
+program with blocks only scikit-learn can run, a format this gateway does not read) it
+unpickles ``transformer.pkl`` once its sha256 and library versions check out, compiles it
+at load and logs why. ``Transform.source`` says which path was taken.
+
+Either way the result equals ``fitted.transform(pandas.DataFrame(columns))``. The one
+difference is for inputs a compiled block does not model (an infinity from the feature
+store, an integer beyond 64 bits, ...): with the pickle loaded the reference computes
+them; from the compiled file alone they are refused with a 400 naming the column
+(``UnsupportedValue``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gateway import artifacts
-from gateway.logic.compiled import Program, compile_transformer, reference_program
+from gateway.logic.compiled import Program, ir, load_program
 from gateway.spec import TransformerSpec
 
 log = logging.getLogger("gateway.logic")
@@ -27,15 +38,49 @@ class Transform:
     """Columns in, a dense float matrix out, in the spec's column order.
 
     ``columns`` maps every name of ``spec.columns`` to a list of ``n`` request values.
-    With ``compile=False`` every call takes the reference path (pandas + scikit-learn).
+    ``Transform(fitted, spec)`` compiles ``fitted``; with ``compile=False`` every call takes
+    the reference path (pandas + scikit-learn). ``Transform.from_program`` wraps a stored
+    program instead.
     """
 
     def __init__(self, fitted: Any, spec: TransformerSpec, compile: bool = True) -> None:
-        self.fitted = fitted
+        from gateway.logic.compiled.compiler import compile_transformer, reference_program
+
+        build = compile_transformer if compile else reference_program
+        self._setup(build(fitted, list(spec.columns)), spec, "pickle", lambda: fitted, fitted)
+
+    @classmethod
+    def from_program(
+        cls, program: Program, spec: TransformerSpec, load_fitted: Callable[[], Any]
+    ) -> Transform:
+        """A transform running a loaded program; ``load_fitted`` is called only if ``fitted`` is needed."""
+        transform = cls.__new__(cls)
+        transform._setup(program, spec, "artifact", load_fitted)
+        return transform
+
+    def _setup(
+        self,
+        program: Program,
+        spec: TransformerSpec,
+        source: str,
+        load: Callable[[], Any],
+        fitted: Any = None,
+    ) -> None:
+        self.program = program
         self.columns = list(spec.columns)
         self.dtype = np.dtype(spec.output_dtype)
-        build = compile_transformer if compile else reference_program
-        self.program: Program = build(fitted, self.columns)
+        self.source = source  # "artifact": the compiled file; "pickle": the fitted transformer
+        self._fitted = fitted
+        self._load_fitted = load
+        self._lock = threading.Lock()
+
+    @property
+    def fitted(self) -> Any:
+        """The fitted scikit-learn transformer (from a stored program: unpickled, verified, on first use)."""
+        with self._lock:
+            if self._fitted is None:
+                self._fitted = self._load_fitted()
+            return self._fitted
 
     @property
     def report(self) -> list[str]:
@@ -48,7 +93,7 @@ class Transform:
 
     @property
     def deferred(self) -> int:
-        """Block computations handed to the reference path because of an unusual input."""
+        """Block computations that met an input the compiled ops do not model (referred or refused)."""
         return self.program.deferred
 
     def __call__(self, columns: dict[str, Any], n: int) -> np.ndarray[Any, Any]:
@@ -70,11 +115,43 @@ class Transform:
 def load_transform(
     vdir: Path, manifest: dict[str, Any], spec: TransformerSpec, allow_drift: list[str]
 ) -> Transform:
-    fitted = artifacts.load_verified_pickle(vdir, spec.file, manifest, allow_drift)
-    transform = Transform(fitted, spec)
+    """The version's transform: from its compiled file when usable, else from its pickle (logged)."""
+
+    def load_fitted() -> Any:
+        return artifacts.load_verified_pickle(vdir, spec.file, manifest, allow_drift)
+
+    entry: Any = manifest.get(ir.MANIFEST_KEY)
+    why = _why_not_compiled(entry)
+    if why is None:
+        program = _load_compiled(vdir, manifest, entry["file"], spec.file)
+        if program.columns == list(spec.columns):
+            log.info("%s: compiled transformer loaded (numpy only)", vdir / entry["file"])
+            return Transform.from_program(program, spec, load_fitted)
+        why = f"its compiled transformer takes columns {program.columns}, the spec lists {list(spec.columns)}"
+    log.warning("%s: %s; loading %s and compiling it here", vdir, why, spec.file)
+    transform = Transform(load_fitted(), spec)
     where = vdir / spec.file
     for line in transform.report:
         log.warning("%s: %s", where, line)
     if transform.compiled:
         log.info("%s: compiled to numpy operations", where)
     return transform
+
+
+def _why_not_compiled(entry: Any) -> str | None:
+    """Why the version's compiled file cannot serve on its own (None: it can)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        return "the version has no compiled transformer (published before compiled transformers)"
+    if entry.get("format") != ir.FORMAT_VERSION:
+        return f"its compiled transformer has format {entry.get('format')!r}; this gateway reads {ir.FORMAT_VERSION}"
+    if entry.get("complete") is not True:
+        fallbacks = "; ".join(str(f) for f in entry.get("fallbacks", [])) or "not recorded"
+        return f"its compiled transformer does not serve alone ({fallbacks})"
+    return None
+
+
+def _load_compiled(vdir: Path, manifest: dict[str, Any], rel: str, pickle_rel: str) -> Program:
+    # A changed file is refused, never skipped: the pickle too (hashed, not unpickled), so a
+    # damaged version stops the worker at start whichever file serves.
+    artifacts.verify_files(vdir, manifest, only=[rel, pickle_rel])
+    return load_program(vdir / rel)  # refuses a file with fallback blocks: it has no pickle to run them

@@ -6,6 +6,9 @@ Packaging checks what the serving side will rely on before anything is published
   its output alias (read from ``saved_model.pb``, as ``gateway inspect`` shows it);
 * the transformer pickle loads through the logic tier's restricted unpickler, so
   it references no class outside sklearn/numpy/scipy/pandas/``gateway``;
+* the transformer compiles into ``transformer.compiled.npz`` and that file, loaded
+  as a worker loads it, reproduces ``transform`` on the held-out rows
+  (``gateway.saver.compiled``);
 * the held-out rows run through the staged SavedModel the way the graph
   service runs it (a TF1 session over the MetaGraph), giving the baseline score
   distribution, the metrics, and the warmup records TF-Serving replays at load.
@@ -35,6 +38,7 @@ import pandas as pd
 from gateway import artifacts
 from gateway.errors import ArtifactError, ConfigError
 from gateway.saver import publish, stats
+from gateway.saver.compiled import write_compiled
 from gateway.saver.inspect import serving_signatures
 from gateway.saver.recipe import LABEL
 from gateway.spec import ModelSpec, load_spec
@@ -173,6 +177,7 @@ def package(
         if problems:
             raise ArtifactError(f"SavedModel does not match {spec.name}'s spec: " + "; ".join(problems))
         (staging / spec.transformer.file).write_bytes(transformer_pickle)
+        fields["compiled_transformer"] = write_compiled(staging, spec, fitted, sample.frame)
         scores = _staged_scores(spec, staging, sample, expected_scores)
         n_warm = write_warmup(staging / WARMUP_FILE, spec, sample.inputs)
         metrics = stats.classification_metrics(sample.labels, scores) if sample.labels is not None else {}

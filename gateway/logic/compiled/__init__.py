@@ -1,8 +1,13 @@
-"""Fitted scikit-learn transformers compiled into plain numpy operations at load.
+"""Fitted scikit-learn transformers compiled into plain numpy operations.
 
-``compile_transformer(fitted, columns)`` returns a ``Program``; ``program(columns, n)``
-equals ``fitted.transform(pandas.DataFrame(columns))`` (bit for bit in practice, within
-1e-9 by contract) without running pandas or scikit-learn code per request.
+``compiler.compile_transformer(fitted, columns)`` returns a ``Program``;
+``program(columns, n)`` equals ``fitted.transform(pandas.DataFrame(columns))`` (bit for
+bit in practice, within 1e-9 by contract) without running pandas or scikit-learn code
+per request. ``ir.save_program`` stores a program as data (``transformer.compiled.npz``:
+a JSON header plus numpy arrays) and ``ir.load_program`` rebuilds it with numpy alone,
+so a worker serving a fully compiled version never imports scikit-learn, pandas or
+scipy and never unpickles anything. Importing this package (or ``program``, ``ir``)
+does not import them either; ``compiler`` and ``compose`` do.
 
 Compiled: ``ColumnTransformer`` (column names, ``remainder``, ``passthrough``/``drop``
 entries, ``transformer_weights``, sparse or dense output), ``Pipeline``,
@@ -10,12 +15,14 @@ entries, ``transformer_weights``, sparse or dense output), ``Pipeline``,
 most_frequent, constant; ``add_indicator``, ``keep_empty_features``; NaN as the missing
 marker), ``OneHotEncoder`` (every ``handle_unknown``, ``drop``, infrequent categories,
 ``sparse_output``, ``dtype``), ``OrdinalEncoder`` (``use_encoded_value``,
-``encoded_missing_value``, infrequent categories) and ``FunctionTransformer`` with no
-function or a known pure numpy ufunc (``numeric.UFUNCS``).
+``encoded_missing_value``, infrequent categories), ``FunctionTransformer`` with no
+function or a known pure numpy ufunc (``numeric.UFUNCS``) and this package's own
+``gateway.preprocessing.CyclicalEncoder``.
 
 Everything else (another class, a custom function, ``set_output(transform="pandas")``,
 a fitted-column mismatch) keeps running through scikit-learn, one ``ColumnTransformer``
-block at a time; ``Program.report`` says which block and why.
+block at a time; ``Program.report`` says which block and why, and a stored program
+records those blocks with their reasons (loading it then needs the fitted transformer).
 
 Deliberate differences from the reference:
 
@@ -26,12 +33,16 @@ Deliberate differences from the reference:
 - the process-wide ``sklearn.set_config(transform_output=...)`` is not consulted: the
   service never sets it, and it changes containers, not values.
 
-A request whose values fall outside what a compiled block models (an infinity, a string
-where numbers were fitted, a bool column through a ufunc, ...) is computed by the
-reference for that block and request; ``Program.deferred`` counts such calls.
+A request whose values fall outside what a compiled block models (an infinity, an
+integer beyond 64 bits, a string where numbers were fitted, a column missing in every
+record where a common dtype is needed, ...) is computed by the reference for that block
+and request when the program holds the fitted transformer. A program loaded from its
+stored form alone has no reference: it refuses such a request with ``UnsupportedValue``
+(a 400 naming the column) instead. ``Program.deferred`` counts both.
 """
 
 from gateway.logic.compiled.encoders import UnknownCategory
-from gateway.logic.compiled.program import Program, compile_transformer, reference_program
+from gateway.logic.compiled.ir import load_program, save_program
+from gateway.logic.compiled.program import Program, UnsupportedValue
 
-__all__ = ["Program", "UnknownCategory", "compile_transformer", "reference_program"]
+__all__ = ["Program", "UnknownCategory", "UnsupportedValue", "load_program", "save_program"]

@@ -1,6 +1,7 @@
 """Composite estimators (Pipeline, ColumnTransformer) and the table of compilable classes.
 
 Classes are matched exactly, not by ``isinstance``: a subclass may change ``transform``.
+This module imports scikit-learn: it is for compiling, never for loading a stored program.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from sklearn.preprocessing import (
 )
 
 from gateway.logic.compiled.base import Compiled, Op, Shape, Unsupported, require
-from gateway.logic.compiled.columns import Array, Data, Defer, Frame, to_matrix
+from gateway.logic.compiled.combine import Chain, Columns
+from gateway.logic.compiled.cyclical import cyclical_encoder
 from gateway.logic.compiled.encoders import one_hot_encoder, ordinal_encoder
 from gateway.logic.compiled.numeric import (
     function_transformer,
@@ -30,6 +32,7 @@ from gateway.logic.compiled.numeric import (
     simple_imputer,
     standard_scaler,
 )
+from gateway.preprocessing import CyclicalEncoder
 
 Builder = Callable[[Any, Shape], Compiled]
 
@@ -40,16 +43,6 @@ def compile_step(est: Any, shape: Shape) -> Compiled:
     if builder is None:
         raise Unsupported(f"{type(est).__name__} has no compiled form")
     return builder(est, shape)
-
-
-class Chain:
-    def __init__(self, ops: list[Op]) -> None:
-        self.ops = ops
-
-    def __call__(self, x: Data) -> Data:
-        for op in self.ops:
-            x = op(x)
-        return x
 
 
 def pipeline(est: Any, shape: Shape) -> Compiled:
@@ -97,25 +90,6 @@ def compile_part(part: Part) -> Compiled:
     return compile_step(part.est, Shape(names, len(names), frame=True))
 
 
-class Columns:
-    """A ColumnTransformer inside a Pipeline: every block compiled, outputs side by side."""
-
-    def __init__(self, parts: list[tuple[Part, Op]]) -> None:
-        self.parts = parts
-
-    def __call__(self, x: Data) -> Array:
-        if not isinstance(x, Frame):
-            raise Defer
-        where = {name: j for j, name in enumerate(x.names)}
-        outs = []
-        for part, op in self.parts:
-            cols = [x.cols[where[c]] for c in part.columns]
-            outs.append(weigh(to_matrix(op(Frame(list(part.columns), cols))), part.weight))
-        if not outs:
-            return np.zeros((len(x.cols[0].values), 0))
-        return np.hstack(outs)
-
-
 def column_transformer(ct: Any, shape: Shape) -> Compiled:
     require(shape.frame and shape.names is not None, "ColumnTransformer receives an array, not a DataFrame")
     parts = column_parts(ct)
@@ -124,11 +98,8 @@ def column_transformer(ct: Any, shape: Shape) -> Compiled:
     require(not missing, f"ColumnTransformer needs columns it does not receive: {sorted(missing)}")
     compiled = [(p, compile_part(p)) for p in parts]
     width = sum(c.out.width for _, c in compiled)
-    return Compiled(Columns([(p, c.op) for p, c in compiled]), shape.matrix([], width), ct.sparse_output_)
-
-
-def weigh(out: Any, weight: float | None) -> Any:
-    return out if weight is None else out * weight
+    op = Columns([([str(c) for c in p.columns], p.weight, c.op) for p, c in compiled])
+    return Compiled(op, shape.matrix([], width), ct.sparse_output_)
 
 
 _BUILDERS: dict[type, Builder] = {
@@ -140,4 +111,5 @@ _BUILDERS: dict[type, Builder] = {
     OrdinalEncoder: ordinal_encoder,
     Pipeline: pipeline,
     ColumnTransformer: column_transformer,
+    CyclicalEncoder: cyclical_encoder,
 }

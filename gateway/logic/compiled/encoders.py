@@ -10,12 +10,13 @@ dropped categories and the unknown-value policy.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gateway.errors import InvalidField
 from gateway.logic.compiled.base import Compiled, Shape, Unsupported, check_input, require
+from gateway.logic.compiled.codec import Malformed, Reader, Writer
 from gateway.logic.compiled.columns import Array, Data, Defer, column_values
 
 UNKNOWN = -1
@@ -91,7 +92,26 @@ def _infrequent(enc: Any, i: int) -> tuple[Array | None, Array | None]:
         raise Unsupported(f"{type(enc).__name__} infrequent categories: {e}") from e
 
 
+def _codes_ir(w: Writer, codes: list[Codes]) -> list[Any]:
+    return [w.array(c.categories) for c in codes]
+
+
+def _codes(r: Reader, d: dict[str, Any]) -> list[Codes]:
+    return [Codes(c) for c in r.arrays_of(d, "categories")]
+
+
+def _common_ir(w: Writer, op: OneHot | Ordinal) -> dict[str, Any]:
+    return {
+        "categories": _codes_ir(w, op.codes),
+        "names": list(op.names),
+        "strict": op.strict,
+        "dtype": w.dtype(op.dtype),
+    }
+
+
 class OneHot:
+    kind: ClassVar[str] = "one_hot_encoder"
+
     def __init__(
         self,
         codes: list[Codes],
@@ -122,6 +142,17 @@ class OneHot:
             hit = cols >= 0
             out[rows[hit], cols[hit]] = 1
         return out
+
+    def to_ir(self, w: Writer) -> dict[str, Any]:
+        return {**_common_ir(w, self), "columns": [w.array(c) for c in self.columns], "width": self.width}
+
+    @classmethod
+    def from_ir(cls, d: dict[str, Any], r: Reader) -> OneHot:
+        codes, columns = _codes(r, d), r.arrays_of(d, "columns")
+        if len(columns) != len(codes) or any(c.dtype.kind not in "iu" for c in columns):
+            raise Malformed("one_hot_encoder needs one integer column table per feature")
+        names, width = r.names(d, "names"), int(d["width"])
+        return cls(codes, columns, names, width=width, strict=bool(d["strict"]), dtype=r.dtype(d["dtype"]))
 
 
 def _one_hot_columns(enc: Any, i: int, offset: int) -> Array:
@@ -162,6 +193,8 @@ def one_hot_encoder(enc: Any, shape: Shape) -> Compiled:
 
 
 class Ordinal:
+    kind: ClassVar[str] = "ordinal_encoder"
+
     def __init__(
         self, codes: list[Codes], tables: list[Array], names: list[str], strict: bool, dtype: Any
     ) -> None:
@@ -181,6 +214,16 @@ class Ordinal:
                 _raise_unknown(self.names[j], values, idx)
             out[:, j] = self.tables[j][idx]
         return out
+
+    def to_ir(self, w: Writer) -> dict[str, Any]:
+        return {**_common_ir(w, self), "tables": [w.array(t) for t in self.tables]}
+
+    @classmethod
+    def from_ir(cls, d: dict[str, Any], r: Reader) -> Ordinal:
+        codes, tables = _codes(r, d), r.arrays_of(d, "tables")
+        if len(tables) != len(codes):
+            raise Malformed("ordinal_encoder needs one table per feature")
+        return cls(codes, tables, r.names(d, "names"), bool(d["strict"]), r.dtype(d["dtype"]))
 
 
 def _ordinal_table(enc: Any, i: int) -> Array:

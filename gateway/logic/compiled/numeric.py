@@ -8,11 +8,12 @@ within a tolerance.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gateway.logic.compiled.base import Compiled, Shape, Unsupported, check_input, require
+from gateway.logic.compiled.codec import Malformed, Reader, Writer
 from gateway.logic.compiled.columns import (
     FLOAT,
     NUMERIC,
@@ -44,9 +45,12 @@ UFUNCS = frozenset(
         np.arctan,
     }
 )
+_UFUNC_NAMES = {f.__name__: f for f in UFUNCS}
 
 
 class Standardize:
+    kind: ClassVar[str] = "standard_scaler"
+
     def __init__(self, mean: Array | None, scale: Array | None) -> None:
         self.mean = mean
         self.scale = scale
@@ -59,6 +63,13 @@ class Standardize:
             out /= self.scale
         return out
 
+    def to_ir(self, w: Writer) -> dict[str, Any]:
+        return {"mean": w.array(self.mean), "scale": w.array(self.scale)}
+
+    @classmethod
+    def from_ir(cls, d: dict[str, Any], r: Reader) -> Standardize:
+        return cls(r.array(d["mean"]), r.array(d["scale"]))
+
 
 def standard_scaler(est: Any, shape: Shape) -> Compiled:
     check_input(est, shape)
@@ -68,6 +79,8 @@ def standard_scaler(est: Any, shape: Shape) -> Compiled:
 
 
 class MinMax:
+    kind: ClassVar[str] = "min_max_scaler"
+
     def __init__(self, scale: Array, low: Array, clip: tuple[float, float] | None) -> None:
         self.scale = scale
         self.low = low
@@ -81,6 +94,18 @@ class MinMax:
             np.clip(out, np.float64(self.clip[0]), np.float64(self.clip[1]), out=out)
         return out
 
+    def to_ir(self, w: Writer) -> dict[str, Any]:
+        clip = None if self.clip is None else [w.value(v) for v in self.clip]
+        return {"scale": w.array(self.scale), "low": w.array(self.low), "clip": clip}
+
+    @classmethod
+    def from_ir(cls, d: dict[str, Any], r: Reader) -> MinMax:
+        scale, low = r.array(d["scale"]), r.array(d["low"])
+        if scale is None or low is None:
+            raise Malformed("min_max_scaler needs scale and low")
+        clip = None if d["clip"] is None else (r.value(d["clip"][0]), r.value(d["clip"][1]))
+        return cls(scale, low, clip)
+
 
 def min_max_scaler(est: Any, shape: Shape) -> Compiled:
     check_input(est, shape)
@@ -91,6 +116,8 @@ def min_max_scaler(est: Any, shape: Shape) -> Compiled:
 
 class Apply:
     """``FunctionTransformer``: the identity or a known ufunc, on a frame or an array."""
+
+    kind: ClassVar[str] = "function"
 
     def __init__(self, func: Any, validate: bool) -> None:
         self.func = func
@@ -110,6 +137,16 @@ class Apply:
             raise Defer
         with np.errstate(all="ignore"):
             return self.func(x)  # type: ignore[no-any-return]
+
+    def to_ir(self, w: Writer) -> dict[str, Any]:
+        return {"func": None if self.func is None else self.func.__name__, "validate": self.validate}
+
+    @classmethod
+    def from_ir(cls, d: dict[str, Any], r: Reader) -> Apply:
+        name = d["func"]
+        if name is not None and name not in _UFUNC_NAMES:
+            raise Malformed(f"function {name!r} is not a known numpy ufunc")
+        return cls(None if name is None else _UFUNC_NAMES[name], bool(d["validate"]))
 
 
 def _finite_numeric(x: Data) -> Array:
@@ -141,6 +178,9 @@ def function_transformer(est: Any, shape: Shape) -> Compiled:
 
 class Impute:
     """``SimpleImputer`` with ``missing_values=np.nan``, optionally with its missing indicator."""
+
+    kind: ClassVar[str] = "simple_imputer"
+    MODES = ("object", "float", "native")
 
     def __init__(
         self,
@@ -178,6 +218,23 @@ class Impute:
         if self.indicator is None:
             return kept
         return np.hstack((kept, mask[:, self.indicator]))
+
+    def to_ir(self, w: Writer) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "keep": w.array(self.keep),
+            "fill": w.array(self.fill),
+            "cast_check": None if self.cast_check is None else w.dtype(self.cast_check),
+            "indicator": w.array(self.indicator),
+        }
+
+    @classmethod
+    def from_ir(cls, d: dict[str, Any], r: Reader) -> Impute:
+        fill = r.array(d["fill"])
+        if d["mode"] not in cls.MODES or fill is None:
+            raise Malformed(f"simple_imputer mode {d['mode']!r} or its fill values")
+        check = None if d["cast_check"] is None else r.dtype(d["cast_check"])
+        return cls(d["mode"], r.array(d["keep"]), fill, check, r.array(d["indicator"]))
 
 
 def _missing(arr: Array) -> Array:

@@ -1,25 +1,37 @@
-"""A fitted transformer compiled block by block, with the reference path kept as fallback.
+"""A compiled transformer as it runs per request: blocks of numpy operations, stacked.
 
-A top-level ``ColumnTransformer`` compiles each of its blocks on its own: a block that
-cannot be compiled (an unknown class, an unsupported parameter) keeps calling its own
-``transform`` while the others run compiled, and the reason goes into ``Program.report``.
-Any other top-level transformer is a single block. At request time a compiled block that
-meets an input outside what it models (``Defer``: an infinity, a number where strings
-were fitted, ...) is computed by the reference path for that request only.
+A ``Program`` comes from compiling a fitted transformer (``compiler``), where every
+block keeps its fitted estimator, or from loading a stored program (``ir``), where a
+fully compiled program has none. A block without an op falls back to its estimator's
+``transform``. A compiled block that meets an input outside what it models (``Defer``:
+an infinity, an integer beyond 64 bits, a string where numbers were fitted, ...) hands
+that request to its estimator when it has one; without one the request is refused with
+``UnsupportedValue``, a 400 naming the column, so an answer is never approximate.
+
+This module imports neither scikit-learn nor pandas (the reference path imports them
+when it runs).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
 
-from gateway.errors import ConfigError
-from gateway.logic.compiled.base import Op, Shape, Unsupported
-from gateway.logic.compiled.columns import ColumnCache, Defer, to_matrix
-from gateway.logic.compiled.compose import Part, column_parts, compile_part, compile_step, weigh
+from gateway.errors import InvalidField
+from gateway.logic.compiled.base import Op
+from gateway.logic.compiled.columns import BOOL, FLOAT, INT, NONE, OBJECT, STR, ColumnCache, Defer, to_matrix
+from gateway.logic.compiled.combine import weigh
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class UnsupportedValue(InvalidField):
+    """A value the compiled program does not model, met where no reference transformer is loaded."""
+
+    code = "unsupported_value"
 
 
 def reference_frame(columns: dict[str, Any], selection: Any, n: int) -> Any:
@@ -34,22 +46,25 @@ def reference_frame(columns: dict[str, Any], selection: Any, n: int) -> Any:
 
 @dataclass
 class Block:
-    """One unit of work: compiled (``op``), or falling back to ``est.transform``."""
+    """One unit of work: compiled (``op``), or falling back to ``est.transform`` (``reason`` says why)."""
 
     name: str
-    est: Any
-    columns: Any
-    weight: float | None
+    columns: Any  # list of column names, or one name (the block then sees a 1-D column)
+    weight: Any
     op: Op | None
+    est: Any = None  # the fitted block: fallback, and the reference for deferred requests
     sparse: bool = False  # the reference returns a sparse matrix for this block
+    reason: str = ""
     deferred: int = field(default=0, compare=False)
 
     def run(self, cache: ColumnCache, n: int) -> Any:
         if self.op is not None:
             try:
                 return weigh(to_matrix(self.op(cache.frame(self.columns))), self.weight)
-            except Defer:
+            except Defer as e:
                 self.deferred += 1
+                if self.est is None:
+                    raise refusal(cache, self.columns) from e
         return weigh(self.est.transform(reference_frame(cache.columns, self.columns, n)), self.weight)
 
     def as_reference(self, out: Any) -> Any:
@@ -65,13 +80,19 @@ class Program:
     """``program(columns, n)`` equals ``fitted.transform(pandas.DataFrame(columns))``."""
 
     def __init__(
-        self, fitted: Any, columns: list[str], blocks: list[Block], report: list[str], stacked: bool = False
+        self,
+        columns: list[str],
+        blocks: list[Block],
+        report: list[str],
+        *,
+        stacked: bool = False,
+        fitted: Any = None,
     ) -> None:
-        self.fitted = fitted
         self.columns = columns
         self.blocks = blocks
         self.report = report  # what falls back to scikit-learn, and why
         self.stacked = stacked  # blocks of a ColumnTransformer, set side by side
+        self.fitted = fitted  # None: no reference path (a stored program loaded on its own)
 
     @property
     def compiled(self) -> bool:
@@ -80,12 +101,14 @@ class Program:
 
     @property
     def deferred(self) -> int:
-        """Requests (counted per block) that met an input the compiled path leaves to the reference."""
+        """Block computations (per request) that met an input the compiled ops do not model."""
         return sum(b.deferred for b in self.blocks)
 
     def __call__(self, columns: dict[str, Any], n: int) -> Any:
-        if n == 0:  # the reference's own error for an empty frame
-            return self.fitted.transform(reference_frame(columns, self.columns, n))
+        if n == 0:
+            if self.fitted is None:
+                raise ValueError("Found array with 0 sample(s); the transform needs at least one row")
+            return self.fitted.transform(reference_frame(columns, self.columns, n))  # its own error
         cache = ColumnCache(columns)
         outs = [b.run(cache, n) for b in self.blocks]
         if not self.stacked:
@@ -99,66 +122,40 @@ class Program:
         return self.fitted._hstack(outs, n_samples=n)
 
 
-def compile_transformer(fitted: Any, columns: list[str]) -> Program:
-    """Compile ``fitted`` for frames of ``columns``; unsupported blocks fall back, with the reason."""
-    if type(fitted) is ColumnTransformer:
-        try:
-            parts = column_parts(fitted)
-        except Unsupported as e:
-            return _whole_fallback(fitted, columns, str(e))
-        _check_columns(parts, columns)
-        blocks, report = [], []
-        for part in parts:
-            block, reason = _block(part)
-            blocks.append(block)
-            if reason:
-                report.append(f"block {part.name!r} ({_describe(part.est)}) runs scikit-learn: {reason}")
-        return Program(fitted, columns, blocks, report, stacked=True)
-    _check_names(fitted, columns)
-    block, reason = _block(Part("*", fitted, columns, None))
-    report = [f"transformer ({_describe(fitted)}) runs scikit-learn: {reason}"] if reason else []
-    return Program(fitted, columns, [block], report)
+def refusal(cache: ColumnCache, selection: Any) -> UnsupportedValue:
+    """The 400 for a request a compiled block cannot compute, naming the column to blame."""
+    names = [selection] if isinstance(selection, str) else [str(c) for c in selection]
+    for name in names:
+        problem = _odd_value(cache.columns[name])
+        if problem:
+            return UnsupportedValue(name, f"{problem} cannot be transformed by this model")
+    kinds = {name: _kind(cache, name) for name in names}
+    for name, kind in kinds.items():
+        if kind == NONE:
+            return UnsupportedValue(name, "is missing in every record, which this model cannot transform")
+    shown = ", ".join(f"{name} ({kind})" for name, kind in kinds.items())
+    return UnsupportedValue(
+        ", ".join(names), f"values of these kinds ({shown}) are outside what this model's transformer takes"
+    )
 
 
-def reference_program(fitted: Any, columns: list[str]) -> Program:
-    """The uncompiled program: every request through ``fitted.transform`` on a DataFrame."""
-    return _whole_fallback(fitted, columns, "compilation disabled")
+def _odd_value(values: list[Any]) -> str:
+    for v in values:
+        if type(v) is float and math.isinf(v):
+            return "an infinite number"
+        if type(v) is int and not _INT64[0] <= v <= _INT64[1]:
+            return "an integer beyond 64 bits"
+        if v is not None and type(v) not in (bool, int, float, str):
+            return f"a value of type {type(v).__name__}"
+    return ""
 
 
-def _block(part: Part) -> tuple[Block, str]:
+_KIND_NAMES = {FLOAT: "numbers", INT: "integers", BOOL: "true/false", STR: "strings", OBJECT: "mixed"}
+
+
+def _kind(cache: ColumnCache, name: str) -> str:
     try:
-        compiled = compile_part(part)
-    except Unsupported as e:
-        return Block(part.name, part.est, part.columns, part.weight, None), str(e)
-    return Block(part.name, part.est, part.columns, part.weight, compiled.op, compiled.sparse), ""
-
-
-def _whole_fallback(fitted: Any, columns: list[str], reason: str) -> Program:
-    block = Block("*", fitted, columns, None, None)
-    report = [f"transformer ({_describe(fitted)}) runs scikit-learn: {reason}"]
-    return Program(fitted, columns, [block], report)
-
-
-def _check_columns(parts: list[Part], columns: list[str]) -> None:
-    needed = {str(c) for p in parts for c in np.atleast_1d(p.columns)}
-    missing = sorted(needed - set(columns))
-    if missing:
-        raise ConfigError(f"transformer needs columns {missing} that transformer.columns does not list")
-
-
-def _check_names(fitted: Any, columns: list[str]) -> None:
-    names = getattr(fitted, "feature_names_in_", None)
-    if names is not None and list(names) != columns:
-        raise ConfigError(
-            f"transformer was fitted on columns {list(names)}; transformer.columns must list exactly these, "
-            f"in this order (it lists {columns})"
-        )
-
-
-def _describe(est: Any) -> str:
-    if type(est).__name__ == "Pipeline":
-        return " -> ".join(type(s).__name__ for _, s in est.steps)
-    return type(est).__name__
-
-
-__all__ = ["Program", "Shape", "compile_step", "compile_transformer", "reference_program"]
+        kind = cache.column(name).kind
+    except Defer:
+        return "unreadable"
+    return NONE if kind == NONE else _KIND_NAMES.get(kind, kind)
