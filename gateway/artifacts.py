@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
 import platform
 from importlib import metadata
@@ -19,6 +20,7 @@ from typing import Any, BinaryIO
 
 from gateway.errors import ArtifactError
 
+log = logging.getLogger("gateway.artifacts")
 MANIFEST = "manifest.json"
 # Libraries whose versions decide whether a pickle unpickles to the same object.
 PICKLE_LIBRARIES = ("python", "scikit-learn", "numpy")
@@ -200,7 +202,9 @@ def load_verified_pickle(
 ) -> Any:
     """Hash-check, environment-check, then unpickle one file of a version directory."""
     verify_files(vdir, manifest, only=[rel])
-    check_environment(manifest, allow_drift)
+    drift = check_environment(manifest, allow_drift)
+    if drift:
+        log.warning("%s: unpickling despite allowed library drift: %s", vdir / rel, ", ".join(drift))
     with (vdir / rel).open("rb") as f:
         try:
             return safe_unpickle(f)

@@ -44,11 +44,21 @@ def test_tampered_pickle_is_refused_before_unpickling(version_copy: Path) -> Non
         _load(version_copy)
 
 
-def _set_manifest_env(root: Path, lib: str, version: str) -> None:
+def _set_manifest_env(root: Path, lib: str, version: str, compiled: bool = False) -> None:
+    """Record another library version; unless ``compiled``, also drop the compiled transformer
+    record, so the worker has to unpickle (as for a version published before compiled files)."""
     path = root / "risk" / "1" / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["environment"][lib] = version
+    if not compiled:
+        manifest.pop("compiled_transformer", None)
     path.write_text(json.dumps(manifest))
+
+
+def test_compiled_file_does_not_depend_on_library_versions(version_copy: Path) -> None:
+    _set_manifest_env(version_copy, "scikit-learn", "0.24.2", compiled=True)
+    mv = _load(version_copy)
+    assert mv.transform.source == "artifact"  # type: ignore[attr-defined]
 
 
 def test_library_mismatch_names_both_versions(version_copy: Path) -> None:

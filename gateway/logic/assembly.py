@@ -24,9 +24,8 @@ def load_version(spec: ModelSpec, settings: Settings) -> ModelVersion:
         raise ArtifactError(f"{base}: no published model version (run `make models`)")
     vdir = artifacts.version_dir(base, version)
     manifest = artifacts.read_manifest(vdir)
-    drift = artifacts.check_environment(manifest, settings.allow_drift)
-    if drift:
-        log.warning("model %s v%d: allowed library drift: %s", spec.name, version, ", ".join(drift))
+    # Library versions are checked where a pickle is actually loaded: a transformer served
+    # from its compiled file (data, not code) does not depend on them.
     transform = load_transform(vdir, manifest, spec.transformer, settings.allow_drift)
     return ModelVersion(version=version, path=vdir, manifest=manifest, transform=transform)
 
