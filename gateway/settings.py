@@ -48,9 +48,6 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(True, description="Write one JSON access-log line per request.")
     log_level: str = Field("INFO", description="Log level of the gateway loggers.")
-    admin_token: str | None = Field(
-        None, description="Bearer token required by admin endpoints; unset disables them."
-    )
     warmup: bool = Field(
         True, description="Score one synthetic request through the graph before reporting ready."
     )
