@@ -28,22 +28,10 @@ import redis
 import requests
 
 from bench.load import LoadResult, run_load
-from tests.support import REPO, Proc, free_port, python, wait_for
+from tests.support import REPO, Proc, children, free_port, python, wait_for
 
 CLK = os.sysconf("SC_CLK_TCK")
 HEADER = f"{'server':<34} {'reqs':>7} {'req/s':>8} {'cpu us/req':>11} {'p50 ms':>8} {'p99 ms':>8}"
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -88,3 +88,21 @@ def redis_server_binary() -> str:
 
 def python() -> str:
     return sys.executable
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state, ppid, pgrp, ...); None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    """Live direct children of ``pid`` (e.g. a gunicorn master's workers)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = proc_stat(int(stat.parent.name))
+        if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out

@@ -20,7 +20,7 @@ import requests
 
 from gateway.featurestore.load import read_table
 from gateway.spec import load_spec
-from tests.support import REPO, Proc, free_port, python, wait_for
+from tests.support import REPO, Proc, children, free_port, python, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -136,25 +136,13 @@ def test_health(logic_url: str) -> None:
     assert r.status_code == 200 and r.json() == {"health": "status", "code": 200}
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def _gunicorn_master(port: int) -> int:
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"gateway.logic.app:create_app()" in args and _children(int(cmdline.parent.name)):
+        if b"gateway.logic.app:create_app()" in args and children(int(cmdline.parent.name)):
             environ = (cmdline.parent / "environ").read_bytes()
             if f"GATEWAY_BIND=127.0.0.1:{port}".encode() in environ:
                 return int(cmdline.parent.name)
@@ -164,7 +152,7 @@ def _gunicorn_master(port: int) -> int:
 def test_logic_workers_never_load_tensorflow(logic_url: str) -> None:
     post(logic_url, json.loads((REPO / "examples" / "risk.json").read_text())).raise_for_status()
     port = int(logic_url.rsplit(":", 1)[1])
-    workers = _children(_gunicorn_master(port))
+    workers = children(_gunicorn_master(port))
     assert workers, "no gunicorn workers found"
     for pid in workers:
         maps = Path(f"/proc/{pid}/maps").read_text()

@@ -11,7 +11,7 @@ import pytest
 import requests
 import yaml
 
-from tests.support import REPO, free_port, python
+from tests.support import REPO, free_port, proc_stat, python
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,11 +23,12 @@ def _our_processes(run_dir: Path) -> list[int]:
     )
     alive = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and (int(stat.parent.name) in pids or int(fields[2]) in pids):
+        fields = proc_stat(int(stat.parent.name))
+        if (
+            fields is not None
+            and fields[0] != "Z"
+            and (int(stat.parent.name) in pids or int(fields[2]) in pids)
+        ):
             alive.append(int(stat.parent.name))
     return alive
 
@@ -72,12 +73,9 @@ def test_up_serves_the_examples_and_down_leaves_nothing(built_models: Path, tmp_
             [*cli, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
         )
     assert down.returncode == 0, down.stderr
-    still = [pid for pid in pids_before_down if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"]
+    still = [
+        pid
+        for pid in pids_before_down
+        if Path(f"/proc/{pid}").exists() and (proc_stat(pid) or ["gone"])[0] != "Z"
+    ]
     assert still == [], f"processes left after down: {still}"
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
