@@ -19,6 +19,12 @@ keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GATEWAY_MAX_REQUESTS_JITTER", "0"))
 preload_app = False
+# gunicorn's runtime control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl):
+# several logic services on one host would share it, and a read-only container cannot create it.
+# Off unless GATEWAY_CONTROL_SOCKET names a path for it.
+control_socket_disable = not os.environ.get("GATEWAY_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GATEWAY_CONTROL_SOCKET"]
 
 # gRPC's newer "event engine" client path costs ~60% more CPU per unary call
 # than the classic one on this workload (measured: ~250 vs ~155 us per Predict
