@@ -14,7 +14,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ANCHORS = REPO.parent / "shared" / "anchors" / "tf_serving_testdata"
+ANCHOR_DIR = Path("shared") / "anchors" / "tf_serving_testdata"
+
+
+def find_anchors() -> Path | None:
+    """TF-Serving's own test models and configs (the fidelity reference), if this checkout has them.
+
+    ``TF_SERVING_TESTDATA`` names the directory; otherwise ``shared/anchors/tf_serving_testdata``
+    is looked for beside the repository and in its parents. They are not part of the repository.
+    """
+    given = os.environ.get("TF_SERVING_TESTDATA")
+    candidates = [Path(given)] if given else [p / ANCHOR_DIR for p in REPO.parents]
+    return next((c for c in candidates if (c / "PROVENANCE.txt").is_file()), None)
+
+
+ANCHORS_FOUND = find_anchors()
+ANCHORS = ANCHORS_FOUND or REPO.parent / ANCHOR_DIR
+NO_ANCHORS = (
+    "TF-Serving's test data not found (set TF_SERVING_TESTDATA, or place shared/anchors/"
+    "tf_serving_testdata beside the repository)"
+)
 
 
 def free_port() -> int:

@@ -14,15 +14,17 @@ from typing import Any
 import pytest
 
 from gateway.saver.inspect import inspect_version, render_text
-from tests.support import ANCHORS, REPO, python
+from tests.support import ANCHORS, ANCHORS_FOUND, NO_ANCHORS, REPO, python
 
 HALF_PLUS_TWO = ANCHORS / "saved_model_half_plus_two_cpu" / "00000123"
+needs_anchors = pytest.mark.skipif(ANCHORS_FOUND is None, reason=NO_ANCHORS)
 
 
 def _shape(dims: list[dict[str, str]]) -> list[int]:
     return [int(d["size"]) for d in dims]
 
 
+@needs_anchors
 def test_signatures_match_tf_servings_own_metadata_for_half_plus_two() -> None:
     """TF-Serving's recorded GetModelMetadata answer for the same SavedModel is the reference."""
     expected = json.loads((ANCHORS / "half_plus_two_model_metadata.json").read_text())
@@ -154,6 +156,7 @@ def test_cli_exit_status_flags_a_tampered_version(built_models: Path, tmp_path: 
     assert "verdict: NOT SAFE TO SERVE" in proc.stdout
 
 
+@needs_anchors
 def test_text_rendering_of_a_bare_saved_model() -> None:
     text = render_text(inspect_version(HALF_PLUS_TWO))
     assert "signature 'regress_x_to_y'  method tensorflow/serving/regress" in text

@@ -23,7 +23,7 @@ from gateway.protos import (
 )
 from gateway.tensors import to_numpy
 from tests.conftest import GraphFactory
-from tests.support import ANCHORS, Proc, free_port
+from tests.support import ANCHORS_FOUND, NO_ANCHORS, Proc, free_port
 
 RPC_TIMEOUT = 30.0
 
@@ -148,7 +148,9 @@ def half_plus_two_rows(xs: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 @pytest.fixture(scope="session")
 def anchors() -> Path:
-    return ANCHORS
+    if ANCHORS_FOUND is None:
+        pytest.skip(NO_ANCHORS)
+    return ANCHORS_FOUND
 
 
 @pytest.fixture

@@ -69,9 +69,12 @@ class LoadClient:
 
 @pytest.fixture(scope="module")
 def served(
-    start_graph: GraphFactory, built_models: Path, anchors: Path, tmp_path_factory: pytest.TempPathFactory
+    start_graph: GraphFactory, built_models: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Graph, Path, Path]]:
-    base = tmp_path_factory.mktemp("lifecycle") / "risk"
+    work = tmp_path_factory.mktemp("lifecycle")
+    monitoring = work / "monitoring_config.txt"
+    monitoring.write_text('prometheus_config: { enable: true, path: "/monitoring/prometheus/metrics" }\n')
+    base = work / "risk"
     source = built_models / "risk" / "1"
     shutil.copytree(source, base / "1")
     g = start_server(
@@ -79,7 +82,7 @@ def served(
         "--model_name=risk",
         f"--model_base_path={base}",
         "--file_system_poll_wait_seconds=1",
-        f"--monitoring_config_file={anchors / 'monitoring_config.txt'}",
+        f"--monitoring_config_file={monitoring}",
     )
     yield g, base, source
     g.close()

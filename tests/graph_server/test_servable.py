@@ -14,11 +14,15 @@ from gateway.graph_server.errors import ServingError
 from gateway.graph_server.runner import DirectRunner, EchoRunner
 from gateway.protos import prediction_log_pb2
 from gateway.tensors import to_proto
-from tests.support import ANCHORS
+from tests.support import ANCHORS, ANCHORS_FOUND, NO_ANCHORS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(ANCHORS_FOUND is None, reason=NO_ANCHORS)]
 
-SAVED_MODELS = sorted(p.name for p in ANCHORS.iterdir() if p.is_dir() and any(p.glob("*/saved_model.pb")))
+SAVED_MODELS = (
+    sorted(p.name for p in ANCHORS.iterdir() if p.is_dir() and any(p.glob("*/saved_model.pb")))
+    if ANCHORS_FOUND is not None
+    else []
+)
 HALF_PLUS_TWO = [n for n in SAVED_MODELS if n.startswith("saved_model_half_plus_two")]
 
 
