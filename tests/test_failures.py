@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from flask import Flask
 
 from gateway.logic.app import create_app
@@ -84,14 +85,38 @@ def test_version_the_graph_does_not_serve_is_404(
     assert app.test_client().get("/ready").status_code == 503
 
 
-def test_failover_between_two_graph_replicas(
-    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory
+def _predicts(rest_port: int) -> float:
+    """gRPC Predict calls a graph-server has answered, from its own Prometheus page."""
+    text = requests.get(f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(":tensorflow:serving:request_count") and 'API="Predict",entrypoint="GRPC"' in line
+    )
+
+
+def test_round_robin_then_failover_between_two_graph_replicas(
+    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory, tmp_path: Path
 ) -> None:
-    a, port_a = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
-    _, port_b = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
-    client = _app(built_models, risk_features(5), [port_a, port_b], graph_deadline_ms=2000).test_client()
-    assert all(client.post("/get_score", json=EXAMPLE).status_code == 200 for _ in range(10))
-    a.stop()
+    monitoring = tmp_path / "monitoring.txt"
+    monitoring.write_text('prometheus_config: { enable: true, path: "/monitoring/prometheus/metrics" }\n')
+    replicas = []
+    for _ in range(2):
+        rest = free_port()
+        proc, grpc_port = start_graph(
+            "--model_name=risk",
+            f"--model_base_path={built_models / 'risk'}",
+            f"--rest_api_port={rest}",
+            f"--monitoring_config_file={monitoring}",
+        )
+        replicas.append((proc, grpc_port, rest))
+    client = _app(
+        built_models, risk_features(5), [p for _, p, _ in replicas], graph_deadline_ms=2000
+    ).test_client()
+    assert all(client.post("/get_score", json=EXAMPLE).status_code == 200 for _ in range(20))
+    served = [_predicts(rest) for _, _, rest in replicas]
+    assert sum(served) >= 20 and min(served) >= 5, served  # both replicas take traffic
+    replicas[0][0].stop()
     codes = [client.post("/get_score", json=EXAMPLE).status_code for _ in range(20)]
     assert codes == [200] * 20
 
