@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,41 +35,7 @@ from gateway.featurestore.commands import load_file  # noqa: E402
 from gateway.featurestore.table import encode, read_table  # noqa: E402
 from gateway.saver.recipe import load_recipe  # noqa: E402
 from gateway.spec import ModelSpec, load_spec  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    return proc, f"redis://127.0.0.1:{port}/0"
+from tests.support import start_redis  # noqa: E402
 
 
 def write_tables(workdir: Path, users: int, items: int, seed: int) -> dict[str, Path]:
@@ -141,7 +105,8 @@ def main() -> int:
     proc = None
     try:
         if args.redis_url is None:
-            proc, url = start_redis(workdir)
+            proc, port = start_redis(workdir)
+            url = f"redis://127.0.0.1:{port}/0"
         else:
             url = args.redis_url
         client = redis.Redis.from_url(url, socket_timeout=60)
@@ -161,8 +126,7 @@ def main() -> int:
         print(f"raw numbers: {out}")
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+            proc.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -28,7 +28,7 @@ import redis
 import requests
 
 from bench.load import LoadResult, run_load
-from tests.support import REPO, Proc, children, free_port, python, wait_for
+from tests.support import REPO, Proc, children, free_port, python, start_redis, wait_for
 
 CLK = os.sysconf("SC_CLK_TCK")
 HEADER = f"{'server':<34} {'reqs':>7} {'req/s':>8} {'cpu us/req':>11} {'p50 ms':>8} {'p99 ms':>8}"
@@ -56,10 +56,9 @@ class Bench:
         self.root = root
         self.stack = stack
         self.logs = Path(tempfile.mkdtemp(prefix="logic-bench-"))
-        self.redis_port = free_port()
-        proc = self._proc(["redis-server", "--port", str(self.redis_port), "--save", ""], "redis")
+        proc, self.redis_port = start_redis(self.logs)
+        stack.callback(proc.stop)
         self.redis = redis.Redis(port=self.redis_port)
-        wait_for(lambda: bool(self.redis.ping()), 20, "redis", proc)
 
     def _proc(self, cmd: list[str], name: str, env: dict[str, str] | None = None) -> Proc:
         proc = Proc(cmd, self.logs / f"{name}.log", env=env, cwd=REPO)

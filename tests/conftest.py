@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import REPO, Proc, free_port, python, redis_server_binary, wait_for
+from tests.support import REPO, Proc, free_port, python, redis_server_binary, start_redis, wait_for
 
 GRAPH_READY_S = 90.0
 
@@ -27,28 +27,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free loopback port; yields its URL."""
-    port = free_port()
-    data = tmp_path_factory.mktemp("redis")
-    proc = Proc(
-        [
-            redis_server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(data),
-        ],
-        data / "redis.log",
-    )
-    client = redis.Redis(port=port)
-    wait_for(lambda: bool(client.ping()), 20, "redis-server", proc)
+    proc, port = start_redis(tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
-    client.close()
     proc.stop()
 
 

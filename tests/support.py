@@ -125,3 +125,32 @@ def children(pid: int) -> list[int]:
         if fields is not None and int(fields[1]) == pid and fields[0] != "Z":
             out.append(int(stat.parent.name))
     return out
+
+
+def start_redis(workdir: Path, port: int | None = None) -> tuple[Proc, int]:
+    """A real redis-server on loopback (no persistence), ready to answer; returns (process, port)."""
+    import redis
+
+    port = port or free_port()
+    proc = Proc(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        workdir / f"redis-{port}.log",
+    )
+    client = redis.Redis(port=port)
+    try:
+        wait_for(lambda: bool(client.ping()), 20, "redis-server", proc)
+    finally:
+        client.close()
+    return proc, port

@@ -15,7 +15,7 @@ from flask import Flask
 from gateway.logic.app import create_app
 from gateway.settings import Settings
 from tests.conftest import GraphFactory
-from tests.support import REPO, free_port
+from tests.support import REPO, Proc, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -150,17 +150,12 @@ def test_bad_input_never_reaches_redis(
 
 def test_redis_restart_is_survived(built_models: Path, risk_graph: int, tmp_path: Path) -> None:
     """Pooled connections go stale when Redis restarts; the next request reconnects instead of failing."""
-    from tests.support import Proc, redis_server_binary, wait_for
+    from tests.support import start_redis
 
     port = free_port()
 
     def start() -> Proc:
-        proc = Proc(
-            [redis_server_binary(), "--port", str(port), "--save", "", "--dir", str(tmp_path)],
-            tmp_path / f"redis-{port}.log",
-        )
-        wait_for(lambda: bool(redis.Redis(port=port).ping()), 20, "redis", proc)
-        return proc
+        return start_redis(tmp_path, port)[0]
 
     first = start()
     client = _app(built_models, f"redis://127.0.0.1:{port}/0", [risk_graph]).test_client()
