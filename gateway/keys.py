@@ -6,7 +6,8 @@ Layout (``<...>`` are values, ``{...}`` is a literal Redis Cluster hash tag)::
     gw:<model>:<entity>:seq                           counter that hands out snapshot ids (INCR)
     gw:<model>:<entity>:snapshots                     sorted set of snapshot ids ever started (score = id)
     gw:<model>:<entity>:<snap>:meta                   hash: state (loading|complete), rows, keys, bytes,
-                                                      source, started_at, loaded_at, updated_at
+                                                      source, started_at, loaded_at, updated_at,
+                                                      generation (+1 after each incremental load)
     gw:<model>:<entity>:<snap>:<view>:{<entity>:<id>} one entity's data in one view:
                                                       a hash of field -> value (kind: hash), or
                                                       packed little-endian float32 (kind: vector)
@@ -59,6 +60,12 @@ def seq_key(model: str, entity: str) -> str:
 
 def snapshots_key(model: str, entity: str) -> str:
     return f"{PREFIX}:{model}:{entity}:snapshots"
+
+
+GENERATION_FIELD = "generation"
+"""Field of the meta hash an incremental load increments once it has written its keys
+(absent: 0). A snapshot's data keys change only then, so (snapshot, generation)
+names an exact state of its data, which is what workers key their caches on."""
 
 
 def meta_key(model: str, entity: str, snapshot: int) -> str:

@@ -37,7 +37,7 @@ def test_load_read_update_and_collect_on_a_cluster(cluster: RedisCluster) -> Non
 
     ids = ["u5", "u2999", "nobody", "u1234"]
     feats = FeatureReader(spec, cluster, cluster=True).fetch({"user": ids})
-    assert feats.columns["age"] == [20.0, 20.0, -1.0, 20.0]
+    assert feats.values("age") == [20.0, 20.0, -1.0, 20.0]
     np.testing.assert_array_equal(feats.vectors["emb"][[0, 1, 3]], vectors_of(table)[[5, 2999, 1234]])
     assert feats.missing == {"profile": 1, "emb": 1}
 
@@ -55,7 +55,7 @@ def test_load_read_update_and_collect_on_a_cluster(cluster: RedisCluster) -> Non
     assert last.removed == [1]
     leftovers = list(cluster.scan_iter(match=keys.snapshot_prefix("fs", "user", 1) + "*"))
     assert leftovers == []
-    assert FeatureReader(spec, cluster, cluster=True).fetch({"user": ids}).columns["age"][0] == 40.0
+    assert FeatureReader(spec, cluster, cluster=True).fetch({"user": ids}).values("age")[0] == 40.0
 
 
 def test_an_entity_keys_share_one_slot(cluster: RedisCluster) -> None:

@@ -51,8 +51,8 @@ def test_load_then_read_through_the_service_reader(client: redis.Redis) -> None:
         b"tier": b"gold",
     }
     feats = FeatureReader(spec, client).fetch({"user": ["u7", "nobody", "u0"]})
-    assert feats.columns["age"] == [30.0, -1.0, 30.0]
-    assert feats.columns["visits"] == [7, 0, 0] and feats.columns["tier"] == ["basic", "none", "gold"]
+    assert feats.values("age") == [30.0, -1.0, 30.0]
+    assert feats.values("visits") == [7, 0, 0] and feats.values("tier") == ["basic", "none", "gold"]
     np.testing.assert_array_equal(feats.vectors["emb"][[0, 2]], vectors_of(table)[[7, 0]])
     assert feats.vectors["emb"][1].tolist() == [0.0] * DIM
     assert feats.missing == {"profile": 1, "emb": 1}
@@ -96,7 +96,7 @@ def test_100k_rows_one_switch_and_readers_never_see_a_mix(client: redis.Redis) -
         r = FeatureReader(spec, redis.Redis(connection_pool=client.connection_pool))
         while not stop.is_set():
             feats = r.fetch({"user": probe})
-            seen.append(set(feats.columns["age"]))
+            seen.append(set(feats.values("age")))
             if loading.is_set():
                 during.append(1)
 
@@ -105,7 +105,7 @@ def test_100k_rows_one_switch_and_readers_never_see_a_mix(client: redis.Redis) -
 
     def progress(rows: int) -> None:  # runs between chunks: the new snapshot is half written
         loading.set()
-        in_load.append(set(checker.fetch({"user": probe}).columns["age"]))
+        in_load.append(set(checker.fetch({"user": probe}).values("age")))
 
     pubsub, done, events = _alias_switches(client, "fs")
     thread = threading.Thread(target=reader)
@@ -115,7 +115,7 @@ def test_100k_rows_one_switch_and_readers_never_see_a_mix(client: redis.Redis) -
         loading.clear()
         client.set("sentinel", 1)
         assert done.wait(10)
-        after = set(FeatureReader(spec, client).fetch({"user": probe}).columns["age"])
+        after = set(FeatureReader(spec, client).fetch({"user": probe}).values("age"))
     finally:
         stop.set()
         thread.join()
@@ -142,7 +142,7 @@ def test_incremental_update_is_visible_row_by_row(client: redis.Redis) -> None:
         "user",
         users(10_000, age=70.0),
         chunk=1000,
-        progress=lambda _: mid.append(set(checker.fetch({"user": probe}).columns["age"])),
+        progress=lambda _: mid.append(set(checker.fetch({"user": probe}).values("age"))),
     )
     assert mid[0] == {20.0, 70.0}
     assert s.incremental and s.snapshot == 1 and s.keys == 10_000 and s.unchanged == 0
@@ -174,8 +174,8 @@ def test_incremental_writes_only_changed_keys(client: redis.Redis) -> None:
         ]
     )
     feats = FeatureReader(spec, client).fetch({"user": ["u5", "u9", "u11", "u199"]})
-    assert feats.columns["tier"][0] == "platinum" and feats.vectors["emb"][1][2] == 9.5
-    assert feats.columns["age"][2] == 30.000000001 and feats.columns["age"][3] == 30.0
+    assert feats.values("tier")[0] == "platinum" and feats.vectors["emb"][1][2] == 9.5
+    assert feats.values("age")[2] == 30.000000001 and feats.values("age")[3] == 30.0
 
 
 def _monitor_writes(client: redis.Redis) -> tuple[Any, threading.Event, list[tuple[str, str]]]:
@@ -254,7 +254,7 @@ def test_a_slower_older_load_never_moves_the_alias_back(client: redis.Redis) -> 
     assert (slow.snapshot, inner[0].snapshot) == (2, 3)
     assert inner[0].switched and not slow.switched
     assert client.get(keys.alias_key("fs", "user")) == b"3"
-    assert FeatureReader(spec, client).fetch({"user": ["u1"]}).columns["age"] == [3.0]
+    assert FeatureReader(spec, client).fetch({"user": ["u1"]}).values("age") == [3.0]
     # the inner load's clean-up left the outer snapshot alone while it was still loading
     assert inner[0].removed == [] and slow.removed == [1]
     assert gc_snapshots(client, "fs", "user", keep=2) == []

@@ -78,7 +78,7 @@ def get_features(
         rec["found"] = {v.name: feats.missing.get(v.name, 1) == 0 for v in views}
         rec["features"] = {
             v.name: (
-                {f: feats.columns[f][0] for f in v.fields}
+                {f: feats.values(f)[0] for f in v.fields}
                 if v.kind == "hash"
                 else [float(x) for x in feats.vectors[v.name][0]]
             )

@@ -10,6 +10,8 @@ snapshot is removed. Older snapshots beyond ``keep`` are deleted afterwards.
 An incremental load (``incremental=True``) compares each row with what the live
 snapshot holds and writes only the keys that changed, in place: each key is
 replaced atomically, but a reader may see some rows updated and others not yet.
+Once every key is written, the snapshot's generation is incremented, which tells
+workers that cache entities of this snapshot to read them again.
 
 Works against a single server and against Redis Cluster (every key of one
 entity carries its hash tag; no multi-key command spans entities).
@@ -242,7 +244,12 @@ def update_entity(
         changed_rows += len({i for _, _, i in diff})
         if progress is not None:
             progress(stop - start)
-    client.hset(keys.meta_key(spec.name, entity, snap), "updated_at", int(time.time()))
+    meta = keys.meta_key(spec.name, entity, snap)
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(meta, "updated_at", int(time.time()))
+    if n_keys:  # after every write: workers caching this snapshot drop what they hold
+        pipe.hincrby(meta, keys.GENERATION_FIELD, 1)
+    pipe.execute()
     return LoadSummary(
         spec.name,
         entity,

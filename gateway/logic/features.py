@@ -11,7 +11,6 @@ Missing entities get the spec's declared defaults and are counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +20,10 @@ from redis.cluster import RedisCluster
 
 from gateway import keys
 from gateway.errors import FeatureStoreError
+from gateway.logic.compiled.columns import as_list
+from gateway.logic.feature_tables import Stamp, TableCache, ViewTable
 from gateway.settings import Settings
-from gateway.spec import FeatureView, ModelSpec
+from gateway.spec import ModelSpec
 
 RedisClient = redis.Redis | RedisCluster
 
@@ -46,6 +47,10 @@ class Features:
     missing: dict[str, int] = field(default_factory=dict)  # view -> entities not found
     snapshots: dict[str, int | None] = field(default_factory=dict)
 
+    def values(self, name: str) -> list[Any]:
+        """A hash field's value per request row, as Python values."""
+        return as_list(self.columns[name])
+
 
 def connect(settings: Settings) -> RedisClient:
     """One client (and connection pool) per worker process."""
@@ -60,14 +65,6 @@ def connect(settings: Settings) -> RedisClient:
     return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **common)
 
 
-def _decoder(dtype: str) -> Callable[[bytes], Any]:
-    if dtype == "string":
-        return lambda b: b.decode("utf-8", "replace")
-    if dtype == "int":
-        return int
-    return float
-
-
 class FeatureReader:
     """Reads the spec's feature views for the entity ids of one request."""
 
@@ -77,10 +74,9 @@ class FeatureReader:
         self.cluster = cluster
         self.views = spec.feature_views
         self.entities = sorted({v.entity for v in self.views})
-        self._snap: dict[str, int | None] = dict.fromkeys(self.entities)
-        self._decoders = {
-            v.name: [(f, _decoder(h.dtype), h.default) for f, h in v.fields.items()] for v in self.views
-        }
+        self.cache = TableCache(self.views)
+        self._generations = sorted({v.entity for v in self.cache.views.values()})
+        self._state: dict[str, Stamp | None] = dict.fromkeys(self.entities)
 
     def ping(self) -> bool:
         try:
@@ -93,28 +89,60 @@ class FeatureReader:
             return Features()
         unique = {e: list(dict.fromkeys(entity_ids[e])) for e in self.entities}
         try:
-            aliases, data = self._round_trip(unique, self._snap)
-            if aliases != self._snap:  # a load switched snapshots: re-read under the new ones
-                self._snap = aliases
-                aliases, data = self._round_trip(unique, aliases)
-                self._snap = aliases
+            state = self._state
+            tables = self._tables(state, unique)
+            stamps = self._round_trip(unique, state, tables)
+            if stamps != state:  # a load switched snapshots or updated one: re-read under the new state
+                self._state = stamps
+                tables = self._tables(stamps, unique)
+                stamps = self._round_trip(unique, stamps, tables)
+                self._state = stamps
+                self._adopt(tables, stamps)
         except redis.RedisError as e:
             raise FeatureStoreError(f"feature store: {type(e).__name__}: {e}") from e
-        return self._assemble(entity_ids, unique, data, aliases)
+        return self._assemble(entity_ids, unique, tables, stamps)
+
+    def _tables(self, state: dict[str, Stamp | None], unique: dict[str, list[str]]) -> dict[str, ViewTable]:
+        """Per view: the worker's cached table under ``state``, or a table for this request alone."""
+        out: dict[str, ViewTable] = {}
+        for v in self.views:
+            stamp = state[v.entity]
+            n = len(unique[v.entity])
+            if v.name in self.cache.views and stamp is not None and stamp[1] >= 0:
+                out[v.name] = self.cache.table(v.name, stamp, n)
+            else:
+                out[v.name] = ViewTable(v, stamp)
+        return out
+
+    def _adopt(self, tables: dict[str, ViewTable], stamps: dict[str, Stamp | None]) -> None:
+        """Cache what a request read under a snapshot it met for the first time."""
+        for name in self.cache.views:
+            t, stamp = tables[name], stamps[self.cache.views[name].entity]
+            if stamp is not None and t.stamp is not None and t.stamp[1] < 0 and t.stamp[0] == stamp[0]:
+                self.cache.adopt(name, t, stamp)
 
     def _round_trip(
-        self, unique: dict[str, list[str]], snap: dict[str, int | None]
-    ) -> tuple[dict[str, int | None], dict[str, list[Any]]]:
-        """Aliases as read now, and each view's raw values per unique id (read under ``snap``)."""
+        self, unique: dict[str, list[str]], state: dict[str, Stamp | None], tables: dict[str, ViewTable]
+    ) -> dict[str, Stamp | None]:
+        """Read what ``tables`` lack under ``state`` into them; returns the state as read now."""
         commands: list[tuple[Any, ...]] = [("GET", keys.alias_key(self.model, e)) for e in self.entities]
-        spans: list[tuple[FeatureView, int, bool]] = []  # view, first reply, one reply for every id
+        for e in self._generations:  # only cached views depend on the generation
+            stamp = state[e]
+            if stamp is not None:
+                commands.append(("HGET", keys.meta_key(self.model, e, stamp[0]), keys.GENERATION_FIELD))
+        gens_end = len(commands)
+        spans: list[tuple[ViewTable, list[str], int, bool]] = []  # table, ids read, first reply, one reply
         for v in self.views:
-            s = snap[v.entity]
-            if s is None:
+            stamp = state[v.entity]
+            need = tables[v.name].missing(unique[v.entity])
+            if not need:
                 continue
-            ks = keys.data_keys(self.model, v.entity, s, v.name, unique[v.entity])
+            if stamp is None:  # no snapshot loaded yet: every entity is absent
+                tables[v.name].add(need, [None] * len(need))
+                continue
+            ks = keys.data_keys(self.model, v.entity, stamp[0], v.name, need)
             together = not self.cluster and (v.kind == "vector" or len(ks) > 1)
-            spans.append((v, len(commands), together))
+            spans.append((tables[v.name], need, len(commands), together))
             if v.kind == "hash" and together:
                 commands.append(("EVAL", HMGET_MANY, len(ks), *ks, *v.fields))
             elif v.kind == "hash":
@@ -124,15 +152,25 @@ class FeatureReader:
             else:
                 commands.append(("MGET", *ks))
         out = self._execute(commands)
-        n = len(self.entities)
-        aliases = {
-            e: (int(a) if a is not None else None) for e, a in zip(self.entities, out[:n], strict=True)
-        }
-        per_view = {
-            v.name: list(out[first]) if together else out[first : first + len(unique[v.entity])]
-            for v, first, together in spans
-        }
-        return aliases, per_view
+        for table, need, first, together in spans:
+            table.add(need, list(out[first]) if together else out[first : first + len(need)])
+        return self._stamps(out[: len(self.entities)], out[len(self.entities) : gens_end], state)
+
+    def _stamps(
+        self, aliases: list[Any], gens: list[Any], state: dict[str, Stamp | None]
+    ) -> dict[str, Stamp | None]:
+        read = dict(zip([e for e in self._generations if state[e] is not None], gens, strict=True))
+        stamps: dict[str, Stamp | None] = {}
+        for e, alias in zip(self.entities, aliases, strict=True):
+            if alias is None:
+                stamps[e] = None
+                continue
+            snap, old = int(alias), state[e]
+            if old is not None and old[0] == snap:
+                stamps[e] = (snap, int(read[e] or 0) if e in read else 0)
+            else:  # a new snapshot: its generation is read with the data, on the retry
+                stamps[e] = (snap, -1 if e in self._generations else 0)
+        return stamps
 
     def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send every command in one write, read every reply: one round trip.
@@ -168,55 +206,21 @@ class FeatureReader:
         self,
         entity_ids: dict[str, list[str]],
         unique: dict[str, list[str]],
-        per_view: dict[str, list[Any]],
-        snap: dict[str, int | None],
+        tables: dict[str, ViewTable],
+        stamps: dict[str, Stamp | None],
     ) -> Features:
-        feats = Features(snapshots=dict(snap))
-        index = {e: _positions(unique[e], entity_ids[e]) for e in self.entities}
+        feats = Features(snapshots={e: (s[0] if s is not None else None) for e, s in stamps.items()})
+        rows = {e: _positions(unique[e], entity_ids[e]) for e in self.entities}
         for v in self.views:
-            ids = unique[v.entity]
-            values = per_view.get(v.name) or [None] * len(ids)
-            present = [_present(v, x) for x in values]
-            feats.missing[v.name] = present.count(False)
-            if v.kind == "hash":
-                self._hash_columns(v, values, present, index[v.entity], feats)
+            columns, vectors, absent = tables[v.name].take(unique[v.entity], rows[v.entity])
+            feats.missing[v.name] = absent
+            if vectors is None:
+                feats.columns.update(columns)
             else:
-                self._vector(v, values, present, index[v.entity], feats)
+                feats.vectors[v.name] = vectors
         return feats
-
-    def _hash_columns(
-        self, v: FeatureView, values: list[Any], present: list[bool], rows: list[int], feats: Features
-    ) -> None:
-        """Decode each unique entity once, then lay the values out per request row."""
-        for j, (name, dec, default) in enumerate(self._decoders[v.name]):
-            decoded = [
-                dec(raw[j]) if ok and raw[j] is not None else default
-                for raw, ok in zip(values, present, strict=True)
-            ]
-            feats.columns[name] = [decoded[r] for r in rows]
-
-    def _vector(
-        self, v: FeatureView, values: list[Any], present: list[bool], rows: list[int], feats: Features
-    ) -> None:
-        dim = v.dim or 0
-        table = np.zeros((len(values), dim), dtype=np.float32)  # absent or mis-sized: zeros
-        hit = [i for i, ok in enumerate(present) if ok]
-        if hit:
-            packed = b"".join(values[i] for i in hit)
-            table[hit] = np.frombuffer(packed, dtype="<f4").reshape(len(hit), dim)
-        feats.vectors[v.name] = (
-            table[rows] if len(rows) != len(values) or rows != list(range(len(rows))) else table
-        )
 
 
 def _positions(unique: list[str], ids: list[str]) -> list[int]:
     where = {u: i for i, u in enumerate(unique)}
     return [where[i] for i in ids]
-
-
-def _present(v: FeatureView, raw: Any) -> bool:
-    if raw is None:
-        return False
-    if v.kind == "hash":
-        return bool(raw.count(None) != len(raw))  # an absent key reads as all-nil fields
-    return len(raw) == 4 * (v.dim or 0)

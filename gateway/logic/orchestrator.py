@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gateway.errors import UnknownVersion
+from gateway.logic.compiled.columns import Column, Defer, infer
 from gateway.logic.features import FeatureReader, Features
 from gateway.logic.postprocess import PostProcessor
 from gateway.logic.request import RequestValidator, ScoreRequest
@@ -113,6 +114,10 @@ class Scorer:
     def transform_columns(self, req: ScoreRequest, feats: Features) -> dict[str, Any]:
         cols: dict[str, Any] = dict(feats.columns)
         rows = req.rows
+        if req.shared_row and rows:  # one context for every item: infer each field once
+            for name in self.validator.known:
+                cols[name] = broadcast(rows[0][name], len(rows))
+            return cols
         for name in self.validator.known:
             cols[name] = [r[name] for r in rows]
         return cols
@@ -125,3 +130,12 @@ class Scorer:
             else:  # "view:<vector view>"
                 out[alias] = feats.vectors[source.split(":", 1)[1]]
         return out
+
+
+def broadcast(value: Any, n: int) -> Column | list[Any]:
+    """The column of ``n`` copies of ``value``, inferred once (pandas infers it the same way)."""
+    try:
+        col = infer([value])
+    except Defer:
+        return [value] * n
+    return Column(col.kind, np.repeat(col.values, n))

@@ -28,6 +28,7 @@ class ScoreRequest:
     label: str | None = None
     top_k: int | None = None
     item_ids: list[str] = field(default_factory=list)
+    shared_row: bool = False  # ranking: every row is the same context object
 
     @property
     def size(self) -> int:
@@ -105,6 +106,7 @@ class RequestValidator:
             label=label,
             top_k=top_k,
             item_ids=item_ids,
+            shared_row=True,
         )
 
     def _row(self, where: str, rec: Any) -> dict[str, Any]:

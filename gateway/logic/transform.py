@@ -29,6 +29,7 @@ import numpy as np
 
 from gateway import artifacts
 from gateway.logic.compiled import Program, ir, load_program
+from gateway.logic.compiled.columns import as_list
 from gateway.spec import TransformerSpec
 
 log = logging.getLogger("gateway.logic")
@@ -103,7 +104,7 @@ class Transform:
         """The reference path: ``fitted.transform`` on a pandas DataFrame (benchmarks, checks)."""
         import pandas as pd
 
-        frame = pd.DataFrame({c: columns[c] for c in self.columns}, index=range(n))
+        frame = pd.DataFrame({c: as_list(columns[c]) for c in self.columns}, index=range(n))
         return self._finish(self.fitted.transform(frame))
 
     def _finish(self, out: Any) -> np.ndarray[Any, Any]:

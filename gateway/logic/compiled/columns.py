@@ -90,8 +90,19 @@ def _objects(values: Sequence[Any]) -> Array:
     return out
 
 
+def as_list(values: Column | Sequence[Any]) -> list[Any]:
+    """The Python values of a request column, whether passed as a list or already inferred."""
+    if isinstance(values, Column):
+        return values.values.tolist()  # type: ignore[no-any-return]
+    return list(values)
+
+
 class ColumnCache:
-    """Infers each request column at most once per request, on first use."""
+    """Infers each request column at most once per request, on first use.
+
+    A column may arrive already inferred (a ``Column``, e.g. float fields decoded
+    from the feature store, whose kind their dtype fixes): it is used as it is.
+    """
 
     def __init__(self, columns: dict[str, Any]) -> None:
         self.columns = columns
@@ -103,7 +114,8 @@ class ColumnCache:
     def column(self, name: str) -> Column:
         col = self.seen.get(name)
         if col is None:
-            col = self.seen[name] = infer(self.columns[name])
+            given = self.columns[name]
+            col = self.seen[name] = given if isinstance(given, Column) else infer(given)
         return col
 
 

@@ -68,7 +68,9 @@ class Codes:
         get = self.table.get
         idx = [get(v, UNKNOWN) for v in values]
         if self.none != UNKNOWN or self.nan != UNKNOWN:
-            for i, v in enumerate(values):
+            # None and NaN are never keys of the table, so only values it missed can be either.
+            for i in [i for i, k in enumerate(idx) if k == UNKNOWN]:
+                v = values[i]
                 if v is None:
                     idx[i] = self.none
                 elif _is_nan(v):

@@ -22,7 +22,18 @@ import numpy as np
 
 from gateway.errors import InvalidField
 from gateway.logic.compiled.base import Op
-from gateway.logic.compiled.columns import BOOL, FLOAT, INT, NONE, OBJECT, STR, ColumnCache, Defer, to_matrix
+from gateway.logic.compiled.columns import (
+    BOOL,
+    FLOAT,
+    INT,
+    NONE,
+    OBJECT,
+    STR,
+    ColumnCache,
+    Defer,
+    as_list,
+    to_matrix,
+)
 from gateway.logic.compiled.combine import weigh
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -40,7 +51,7 @@ def reference_frame(columns: dict[str, Any], selection: Any, n: int) -> Any:
 
     one = isinstance(selection, str)
     names: list[str] = [selection] if one else list(selection)
-    frame = pd.DataFrame({c: columns[c] for c in names}, index=range(n))
+    frame = pd.DataFrame({c: as_list(columns[c]) for c in names}, index=range(n))
     return frame[selection] if one else frame
 
 
@@ -126,7 +137,7 @@ def refusal(cache: ColumnCache, selection: Any) -> UnsupportedValue:
     """The 400 for a request a compiled block cannot compute, naming the column to blame."""
     names = [selection] if isinstance(selection, str) else [str(c) for c in selection]
     for name in names:
-        problem = _odd_value(cache.columns[name])
+        problem = _odd_value(as_list(cache.columns[name]))
         if problem:
             return UnsupportedValue(name, f"{problem} cannot be transformed by this model")
     kinds = {name: _kind(cache, name) for name in names}

@@ -1,0 +1,222 @@
+"""Decoded feature values of one view, column-wise, typed as the transform consumes them.
+
+A ``ViewTable`` holds the entities of one feature view read under one snapshot:
+each hash field is a numpy column (``float64`` for float fields, objects for
+strings and ints), each vector a row of one ``float32`` matrix, and a flag per
+entity says whether the store had it. A request's columns are then one fancy
+index per field (``take``) instead of a Python list built value by value, and
+float and string columns reach the compiled transformer already inferred
+(``Column``), as pandas would have inferred them from the decoded values.
+
+A table lives for one request, or, for a view whose spec says ``cache``, in the
+worker for as long as its snapshot and generation stay live (``TableCache``).
+That is exact, not a stale copy: a snapshot's data keys are written once, except
+by an incremental load, which bumps the snapshot's generation afterwards; every
+request reads the alias and the generation in its one round trip, and a table
+is only used under the (snapshot, generation) it was filled under.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from gateway.logic.compiled.columns import FLOAT, STR, Column
+from gateway.spec import FeatureView
+
+Array = np.ndarray[Any, Any]
+# (snapshot id, generation) a table was filled under
+Stamp = tuple[int, int]
+
+
+def _decoder(dtype: str) -> Callable[[bytes], Any]:
+    if dtype == "string":
+        return lambda b: b.decode("utf-8", "replace")
+    if dtype == "int":
+        return int
+    return float
+
+
+def _decode_hash(
+    fields: Sequence[tuple[str, str, Any, Any]], raws: list[Any]
+) -> tuple[list[bool], list[list[Any]]]:
+    """Per entity whether the store had it; per field the decoded values (defaults where absent)."""
+    present = [raw is not None and raw.count(None) != len(raw) for raw in raws]
+    cols = [
+        [dec(raw[j]) if ok and raw[j] is not None else default for raw, ok in zip(raws, present, strict=True)]
+        for j, (_, _, dec, default) in enumerate(fields)
+    ]
+    return present, cols
+
+
+def _decode_vectors(dim: int, raws: list[Any]) -> tuple[list[bool], Array]:
+    present = [raw is not None and len(raw) == 4 * dim for raw in raws]
+    out = np.zeros((len(raws), dim), dtype=np.float32)  # absent or mis-sized: the declared zeros
+    hit = [k for k, ok in enumerate(present) if ok]
+    if hit:
+        packed = b"".join(raw for raw, ok in zip(raws, present, strict=True) if ok)
+        out[hit] = np.frombuffer(packed, dtype="<f4").reshape(len(hit), dim)
+    return present, out
+
+
+class ViewTable:
+    """Entities of one view read for one request: ``add`` their replies once, then ``take`` columns."""
+
+    def __init__(self, view: FeatureView, stamp: Stamp | None = None) -> None:
+        self.view = view
+        self.stamp = stamp
+        self.fields = [(name, f.dtype, _decoder(f.dtype), f.default) for name, f in view.fields.items()]
+        self.ids: list[str] = []
+        self.raws: list[Any] = []
+        self._present: list[bool] = []
+        self._cols: list[list[Any]] = []
+        self._vectors: Array | None = None
+
+    def missing(self, ids: list[str]) -> list[str]:
+        """The ids of ``ids`` this table does not hold yet."""
+        return [] if ids == self.ids else ids
+
+    def add(self, ids: list[str], raws: list[Any]) -> None:
+        """Decode the raw replies for ``ids`` (an HMGET row or a packed vector each)."""
+        self.ids, self.raws = ids, raws
+        if self.view.kind == "hash":
+            self._present, self._cols = _decode_hash(self.fields, raws)
+        else:
+            self._present, self._vectors = _decode_vectors(self.view.dim or 0, raws)
+
+    def take(self, ids: list[str], rows: list[int]) -> tuple[dict[str, Any], Array | None, int]:
+        """Columns (or the vector matrix) for the request rows, and how many of ``ids`` are absent.
+
+        ``ids`` are the request's unique ids of this view's entity (those added); ``rows``
+        the position in ``ids`` of each request row.
+        """
+        absent = self._present.count(False)
+        pos = None if rows == list(range(len(ids))) else np.asarray(rows, dtype=np.intp)
+        if self._vectors is not None:
+            return {}, self._vectors if pos is None else self._vectors[pos], absent
+        cols = {}
+        for (name, dtype, _, _), col in zip(self.fields, self._cols, strict=True):
+            arr = _array(dtype, col)  # one value per entity, then spread over the rows
+            cols[name] = _column(dtype, arr if pos is None else arr[pos])
+        return cols, None, absent
+
+
+class CachedTable(ViewTable):
+    """A view's entities kept by a worker under one (snapshot, generation): numpy columns that grow."""
+
+    def __init__(self, view: FeatureView, stamp: Stamp, capacity: int = 16) -> None:
+        super().__init__(view, stamp)
+        self.index: dict[str, int] = {}
+        self.size = 0
+        self._lock = threading.Lock()
+        self._mask = np.zeros(capacity, dtype=bool)
+        self._arrays = [np.empty(capacity, dtype=_storage(d)) for _, d, _, _ in self.fields]
+        self._matrix = np.zeros((capacity, view.dim or 0), dtype=np.float32)
+
+    def missing(self, ids: list[str]) -> list[str]:
+        index = self.index
+        return [i for i in ids if i not in index]
+
+    def add(self, ids: list[str], raws: list[Any]) -> None:
+        with self._lock:
+            fresh = [(i, raw) for i, raw in zip(ids, raws, strict=True) if i not in self.index]
+            if not fresh:
+                return
+            start, stop = self.size, self.size + len(fresh)
+            self._reserve(stop)
+            values = [raw for _, raw in fresh]
+            if self.view.kind == "hash":
+                present, cols = _decode_hash(self.fields, values)
+                for arr, col in zip(self._arrays, cols, strict=True):
+                    arr[start:stop] = col
+            else:
+                present, self._matrix[start:stop] = _decode_vectors(self.view.dim or 0, values)
+            self._mask[start:stop] = present
+            for row, (entity_id, _) in enumerate(fresh, start):
+                self.index[entity_id] = row
+            self.size = stop
+
+    def _reserve(self, n: int) -> None:
+        cap = len(self._mask)
+        if n <= cap:
+            return
+        while cap < n:
+            cap *= 2
+        self._mask = _grown(self._mask, cap)
+        self._arrays = [_grown(a, cap) for a in self._arrays]
+        self._matrix = _grown(self._matrix, cap)
+
+    def take(self, ids: list[str], rows: list[int]) -> tuple[dict[str, Any], Array | None, int]:
+        with self._lock:
+            index = self.index
+            where = np.array([index[i] for i in ids], dtype=np.intp)
+            absent = len(ids) - int(np.count_nonzero(self._mask[where]))
+            pos = where if rows == list(range(len(ids))) else where[rows]
+            if self.view.kind == "vector":
+                return {}, self._matrix[pos], absent
+            cols = {
+                name: _column(dtype, arr[pos])
+                for (name, dtype, _, _), arr in zip(self.fields, self._arrays, strict=True)
+            }
+        return cols, None, absent
+
+
+def _storage(dtype: str) -> Any:
+    return np.float64 if dtype == "float" else object
+
+
+def _array(dtype: str, values: list[Any]) -> Array:
+    if dtype == "float":
+        return np.array(values, dtype=np.float64)
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
+
+
+def _grown(a: Array, cap: int) -> Array:
+    out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)  # object arrays fill with 0: never read
+    out[: len(a)] = a
+    return out
+
+
+def _column(dtype: str, values: Array) -> Any:
+    """What the transform receives: an inferred ``Column`` where the dtype fixes the inference."""
+    if dtype == "float":  # every value a Python float (decoded, or the float default)
+        return Column(FLOAT, values)
+    if dtype == "string":  # every value a str: pandas' str dtype, an object array to estimators
+        return Column(STR, values)
+    return values.tolist()  # ints may exceed int64: inferred by the transform as a list would be
+
+
+class TableCache:
+    """The cached views' tables of one worker, each valid for one (snapshot, generation)."""
+
+    def __init__(self, views: list[FeatureView]) -> None:
+        self.views = {v.name: v for v in views if v.cache is not None}
+        self._tables: dict[str, CachedTable] = {}
+        self._lock = threading.Lock()
+
+    def table(self, view: str, stamp: Stamp, adding: int) -> CachedTable:
+        """The table for ``view`` under ``stamp``, with room for ``adding`` more entities."""
+        spec = self.views[view]
+        limit = spec.cache.max_entities if spec.cache is not None else 0
+        with self._lock:
+            t = self._tables.get(view)
+            if t is None or t.stamp != stamp or t.size + adding > limit:
+                # A new snapshot or generation, or full: start over (entities come back as requested).
+                t = self._tables[view] = CachedTable(spec, stamp, capacity=min(1024, max(16, limit)))
+            return t
+
+    def adopt(self, view: str, table: ViewTable, stamp: Stamp) -> None:
+        """Keep what ``table`` read (under ``stamp``'s snapshot, before its generation was known)."""
+        with self._lock:
+            current = self._tables.get(view)
+            if current is not None and current.stamp == stamp:
+                return
+        self.table(view, stamp, len(table.ids)).add(table.ids, table.raws)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: t.size for name, t in self._tables.items()}

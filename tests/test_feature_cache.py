@@ -1,0 +1,162 @@
+"""Per-view feature tables and the worker cache: typed columns, and exactness across loads (real Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from gateway.featurestore.load import load_entity, update_entity
+from gateway.logic.compiled.columns import Column, infer
+from gateway.logic.feature_tables import CachedTable, ViewTable
+from gateway.logic.features import FeatureReader
+from gateway.spec import ModelSpec
+from tests.fs_support import DIM, small_spec, users, vectors_of
+
+DB = 6
+
+
+def cached_spec(max_entities: int = 1000) -> ModelSpec:
+    data = small_spec().model_dump()
+    for view in data["feature_views"]:
+        view["cache"] = {"max_entities": max_entities}
+    return ModelSpec.model_validate(data)
+
+
+def test_table_takes_rows_by_position_with_defaults_for_absent_entities() -> None:
+    view = small_spec().view("profile")
+    t = CachedTable(view, (1, 0), capacity=1)  # grows as rows arrive
+    t.add(["a", "b"], [[b"1.5", b"7", b"gold"], [None, None, None]])
+    t.add(["c", "a"], [[b"2.5", None, b"basic"], [b"9.0", b"9", b"x"]])  # "a" is kept as first read
+    cols, vectors, absent = t.take(["c", "a", "b"], [1, 0, 1, 2, 0])
+    assert vectors is None and absent == 1
+    assert cols["age"].kind == "f" and cols["age"].values.tolist() == [1.5, 2.5, 1.5, -1.0, 2.5]
+    assert cols["tier"].kind == "s" and cols["tier"].values.tolist() == [
+        "gold",
+        "basic",
+        "gold",
+        "none",
+        "basic",
+    ]
+    assert cols["visits"] == [7, 0, 7, 0, 0]  # ints stay Python values: the transform infers them
+
+
+def test_typed_columns_equal_what_inference_makes_of_the_same_values() -> None:
+    view = small_spec().view("profile")
+    raws = [[b"1e-3", b"1", b"a"], [b"nan", b"2", b"b"], [None, None, None], [b"-0.0", None, None]]
+    for t in (ViewTable(view), CachedTable(view, (1, 0))):
+        t.add(["w", "x", "y", "z"], raws)
+        for rows in ([0, 1, 2, 3], [3, 3, 0]):
+            cols, _, _ = t.take(["w", "x", "y", "z"], rows)
+            for name in ("age", "tier"):
+                expected = infer(cols[name].values.tolist())
+                assert cols[name].kind == expected.kind
+                assert cols[name].values.dtype == expected.values.dtype
+                np.testing.assert_array_equal(cols[name].values, expected.values)
+
+
+def test_vector_table_zeros_for_absent_or_mis_sized_values() -> None:
+    view = small_spec().view("emb")
+    v = np.arange(DIM, dtype="<f4")
+    for t in (ViewTable(view), CachedTable(view, (1, 0), capacity=2)):
+        t.add(["a", "b", "c"], [v.tobytes(), None, b"\x00\x01"])
+        _, vectors, absent = t.take(["a", "b", "c"], [0, 1, 2, 0])
+        assert absent == 2 and vectors is not None and vectors.dtype == np.float32
+        np.testing.assert_array_equal(vectors, [v, np.zeros(DIM), np.zeros(DIM), v])
+
+
+@pytest.fixture
+def client(redis_server: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_server.rsplit("/", 1)[0] + f"/{DB}")
+    c.flushdb()
+    yield c
+    c.close()
+
+
+def _reads(client: redis.Redis) -> int:
+    stats: dict[str, Any] = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("eval", "mget", "hmget"))
+
+
+@pytest.mark.integration
+def test_cached_entities_are_read_once_per_snapshot_and_generation(client: redis.Redis) -> None:
+    spec = cached_spec()
+    table = users(20)
+    load_entity(client, spec, "user", table)
+    reader = FeatureReader(spec, client)
+    ids = {"user": ["u1", "u2", "u1", "ghost"]}
+    first = reader.fetch(ids)  # learns the snapshot, then reads under it
+    client.config_resetstat()
+    again = reader.fetch(ids)
+    assert _reads(client) == 0  # alias and generation only: every entity, the absent one too, is held
+    assert again.values("age") == first.values("age") == [30.0, 30.0, 30.0, -1.0]
+    assert again.missing == {"profile": 1, "emb": 1}
+    np.testing.assert_array_equal(again.vectors["emb"][:3], vectors_of(table)[[1, 2, 1]])
+
+    # An incremental load rewrites keys of the live snapshot in place: the next request sees it.
+    changed = table.copy()
+    changed.loc[changed["id"] == "u2", "age"] = 55.0
+    update_entity(client, spec, "user", changed)
+    assert reader.fetch(ids).values("age") == [30.0, 55.0, 30.0, -1.0]
+
+    # A full load writes a new snapshot and moves the alias: likewise.
+    load_entity(client, spec, "user", users(20, age=41.0))
+    assert reader.fetch(ids).values("age") == [41.0, 41.0, 41.0, -1.0]
+    assert reader.fetch({"user": ["ghost", "u3"]}).values("age") == [-1.0, 41.0]
+
+
+@pytest.mark.integration
+def test_a_full_cache_starts_over_and_stays_exact(client: redis.Redis) -> None:
+    spec = cached_spec(max_entities=5)
+    table = users(30)
+    load_entity(client, spec, "user", table)
+    reader = FeatureReader(spec, client)
+    for start in range(0, 30, 4):
+        ids = [f"u{i}" for i in range(start, min(start + 4, 30))]
+        feats = reader.fetch({"user": ids})
+        np.testing.assert_array_equal(feats.vectors["emb"], vectors_of(table)[start : start + len(ids)])
+        assert feats.values("visits") == [i % 50 for i in range(start, start + len(ids))]
+    assert all(n <= 8 for n in reader.cache.sizes().values())
+
+
+@pytest.mark.integration
+def test_uncached_views_read_every_request(client: redis.Redis) -> None:
+    spec = small_spec()
+    load_entity(client, spec, "user", users(5))
+    reader = FeatureReader(spec, client)
+    reader.fetch({"user": ["u1", "u2"]})
+    client.config_resetstat()
+    reader.fetch({"user": ["u1", "u2"]})
+    stats: dict[str, Any] = client.info("commandstats")
+    assert (stats["cmdstat_eval"]["calls"], stats["cmdstat_mget"]["calls"]) == (1, 1)  # one per view
+
+
+def test_defaults_take_their_field_dtype() -> None:
+    spec = small_spec()
+    data = spec.model_dump()
+    data["feature_views"][0]["fields"]["age"]["default"] = 0
+    data["feature_views"][0]["fields"]["visits"]["default"] = 3.0
+    coerced = ModelSpec.model_validate(data).view("profile").fields
+    assert type(coerced["age"].default) is float and type(coerced["visits"].default) is int
+    data["feature_views"][0]["fields"]["age"]["default"] = "none"
+    with pytest.raises(ValueError, match="must be a number"):
+        ModelSpec.model_validate(data)
+    data["feature_views"][0]["fields"]["age"]["default"] = 0.0
+    data["feature_views"][0]["fields"]["tier"]["default"] = 1
+    with pytest.raises(ValueError, match="must be a string"):
+        ModelSpec.model_validate(data)
+
+
+def test_ranking_context_is_inferred_once_and_broadcast() -> None:
+    from gateway.logic.orchestrator import broadcast
+
+    for value in (20, 2.5, "mobile", None, True, float("nan")):
+        col = broadcast(value, 3)
+        assert isinstance(col, Column)
+        expected = infer([value] * 3)
+        assert col.kind == expected.kind
+        np.testing.assert_array_equal(col.values, expected.values)
+    assert broadcast(2**70, 2) == [2**70, 2**70]  # beyond int64: left to the reference path
