@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,3 +161,41 @@ def test_ranking_context_is_inferred_once_and_broadcast() -> None:
         assert col.kind == expected.kind
         np.testing.assert_array_equal(col.values, expected.values)
     assert broadcast(2**70, 2) == [2**70, 2**70]  # beyond int64: left to the reference path
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("max_entities", [1000, 64])  # 64: tables also start over while threads read
+def test_threads_sharing_a_cache_never_read_a_value_older_than_a_finished_load(
+    client: redis.Redis, max_entities: int
+) -> None:
+    spec = cached_spec(max_entities)
+    load_entity(client, spec, "user", users(100, age=1.0))
+    reader = FeatureReader(spec, client)
+    finished = [1.0]  # ages of loads that have returned, in order
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def read(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        while not stop.is_set():
+            floor = finished[-1]  # every load that returned before this request started
+            ids = [f"u{i}" for i in rng.choice(100, size=10, replace=False)]
+            ages = set(reader.fetch({"user": ids}).values("age"))
+            if min(ages) < floor:
+                errors.append(f"read {sorted(ages)} after the load of {floor} finished")
+
+    threads = [threading.Thread(target=read, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for age in (2.0, 3.0, 4.0):
+            update_entity(client, spec, "user", users(100, age=age))  # in place, then generation + 1
+            finished.append(age)
+        load_entity(client, spec, "user", users(100, age=5.0))  # a new snapshot
+        finished.append(5.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    assert set(reader.fetch({"user": [f"u{i}" for i in range(100)]}).values("age")) == {5.0}
