@@ -29,7 +29,7 @@ class LoadResult:
         return float(np.percentile(self.latencies_s, q) * 1000) if self.latencies_s.size else float("nan")
 
 
-def _client(url: str, body: bytes, n: int, start: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _client(url: str, bodies: list[bytes], n: int, start: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     headers = {"Content-Type": "application/json"}
@@ -37,7 +37,8 @@ def _client(url: str, body: bytes, n: int, start: float, out: mp.Queue) -> None:
     errors = 0
     while time.time() < start:
         time.sleep(0.001)
-    for _ in range(n):
+    for k in range(n):
+        body = bodies[k % len(bodies)]
         t0 = time.perf_counter()
         try:
             conn.request("POST", parts.path, body=body, headers=headers)
@@ -55,11 +56,17 @@ def _client(url: str, body: bytes, n: int, start: float, out: mp.Queue) -> None:
     out.put((lat, errors))
 
 
-def run_load(url: str, body: bytes, clients: int, per_client: int) -> LoadResult:
+def run_load(url: str, body: bytes | list[bytes], clients: int, per_client: int) -> LoadResult:
+    """``per_client`` requests from each of ``clients`` processes; several bodies are cycled through,
+    each client starting at a different one."""
+    bodies = [body] if isinstance(body, bytes) else body
     ctx = mp.get_context("fork")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     start = time.time() + 0.3  # all clients begin together
-    procs = [ctx.Process(target=_client, args=(url, body, per_client, start, q)) for _ in range(clients)]
+    procs = [
+        ctx.Process(target=_client, args=(url, bodies[i:] + bodies[:i], per_client, start, q))
+        for i in range(clients)
+    ]
     for p in procs:
         p.start()
     results = [q.get() for _ in procs]

@@ -128,7 +128,7 @@ class Bench:
         }
 
     def measure(
-        self, url: str, proc: Proc, body: bytes, clients: int, per_client: int
+        self, url: str, proc: Proc, body: bytes | list[bytes], clients: int, per_client: int
     ) -> tuple[LoadResult, float, float]:
         """(load result, worker CPU seconds per request, Redis commands per request)."""
         run_load(f"{url}/get_score", body, clients, max(20, per_client // 10))  # warm workers and connections
@@ -164,27 +164,31 @@ def cpu_part(b: Bench, clients: int, per_client: int) -> list[str]:
     ]
 
 
-def ranking_body(root: Path, n: int, seed: int) -> bytes:
+def ranking_bodies(root: Path, n: int, count: int, seed: int) -> list[bytes]:
+    """``count`` requests, each a random user, ``n`` random items of the catalogue and a random context."""
     import pandas as pd
 
     items = pd.read_parquet(root / "ctr" / "demo" / "item.parquet", columns=["id"])["id"].tolist()
     users = pd.read_parquet(root / "ctr" / "demo" / "user.parquet", columns=["id"])["id"].tolist()
     rnd = random.Random(seed)
-    return json.dumps(
-        {
-            "uid": rnd.choice(users),
-            "item_ids": rnd.sample(items, n),
-            "context": {"hour": 20, "device": "mobile"},
-        }
-    ).encode()
+    return [
+        json.dumps(
+            {
+                "uid": rnd.choice(users),
+                "item_ids": rnd.sample(items, n),
+                "context": {"hour": rnd.randrange(24), "device": rnd.choice(["mobile", "desktop", "tablet"])},
+            }
+        ).encode()
+        for _ in range(count)
+    ]
 
 
 def ranking_part(b: Bench, per_client: int, items: int = 100, clients: int = 8) -> list[str]:
     b.load_features("ctr")
     port = b.graph("ctr")
-    body = ranking_body(b.root, items, seed=7)
+    bodies = ranking_bodies(b.root, items, count=500, seed=7)
     with b.gunicorn("gateway.logic.app:create_app()", "logic-ctr", b.logic_env("ctr", port)) as (url, proc):
-        result, cpu, calls = b.measure(url, proc, body, clients, per_client)
+        result, cpu, calls = b.measure(url, proc, bodies, clients, per_client)
     return [
         f"\n2. Ranking {items} items per request, {clients} concurrent clients, real graph (ctr)",
         HEADER,
