@@ -14,7 +14,8 @@ from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
-from gateway.logic import openapi, telemetry, views
+from gateway.logic import accesslog, openapi, telemetry, views
+from gateway.logic.accesslog import BufferedLog
 from gateway.logic.orchestrator import Scorer
 from gateway.logic.readiness import Readiness
 from gateway.logic.views import json_response
@@ -44,26 +45,22 @@ def _unexpected(e: Exception) -> Response:
     return json_response({"msg": "internal error", "code": 500, "error": "internal", "details": []}, 500)
 
 
-def configure_logging(settings: Settings) -> None:
-    """Gateway logs to stderr; the access log is bare JSON lines (and does not propagate)."""
+def configure_logging(settings: Settings) -> BufferedLog | None:
+    """Gateway logs to stderr; the access log is bare JSON lines, buffered (see ``accesslog``)."""
     root = logging.getLogger("gateway")
     root.setLevel(settings.log_level.upper())
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    access = logging.getLogger("gateway.access")
-    if not access.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access.addHandler(handler)
-        access.propagate = False
-        access.setLevel(logging.INFO)
+    if not settings.access_log:
+        return None
+    return accesslog.configure(sys.stderr, settings.access_log_buffer_bytes, settings.access_log_flush_ms)
 
 
 def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -> Flask:
     settings = settings or Settings()
-    configure_logging(settings)
+    access = configure_logging(settings)
     if scorer is None:
         from gateway.logic.assembly import build_scorer
 
@@ -84,5 +81,5 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.register_error_handler(GatewayError, error_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
-    telemetry.install(app, metrics, scorer.spec.name, settings.access_log)
+    telemetry.install(app, metrics, scorer.spec.name, access)
     return app

@@ -56,3 +56,23 @@ def child_exit(server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
+
+
+def _flush_access_log() -> None:
+    from gateway.logic import accesslog
+
+    accesslog.flush()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Buffered access-log lines are written before a worker goes (also on max_requests restarts)."""
+    _flush_access_log()
+
+
+def worker_int(worker: object) -> None:
+    _flush_access_log()
+
+
+def worker_abort(worker: object) -> None:
+    # A worker past its timeout gets SIGABRT before SIGKILL: last chance to write its log.
+    _flush_access_log()

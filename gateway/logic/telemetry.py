@@ -10,22 +10,21 @@ building several apps in one process never double-registers a metric.
 
 from __future__ import annotations
 
-import logging
+import itertools
 import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from gateway.logic.accesslog import BufferedLog
 from gateway.logic.orchestrator import Scored
 
-access_log = logging.getLogger("gateway.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
@@ -37,6 +36,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._stages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._done: dict[tuple[str, Any, str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.requests = Counter(
             "gateway_requests",
@@ -89,14 +90,35 @@ class Metrics:
 
     def record_scored(self, model: str, scored: Scored, score_field: str) -> None:
         version = str(scored.model["version"])
+        stages = self._stages.get((model, version))
+        if stages is None:
+            stages = self._stages[(model, version)] = {}
         for stage, seconds in scored.timings.items():
-            self.child(self.stage, model, version, stage).observe(seconds)
+            hist = stages.get(stage)
+            if hist is None:
+                hist = stages[stage] = self.child(self.stage, model, version, stage)
+            hist.observe(seconds)
         for view, n in scored.missing.items():
             if n:
                 self.child(self.missing, model, view).inc(n)
         self.child(self.items, model).observe(len(scored.data))
         values = [v for rec in scored.data if isinstance(v := rec.get(score_field), float)]
         observe_many(self.child(self.scores, model, version), values)
+
+    def request_done(
+        self, model: str, scored: Scored | None, endpoint: str, status: int, seconds: float
+    ) -> None:
+        """Count one answered request and observe its latency."""
+        key = (model, scored.model["version"] if scored is not None else "", endpoint, status)
+        pair = self._done.get(key)
+        if pair is None:
+            version = str(key[1])
+            pair = self._done[key] = (
+                self.child(self.requests, model, version, endpoint, str(status)),
+                self.child(self.latency, model, endpoint),
+            )
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def exposition(self) -> Response:
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -130,51 +152,103 @@ def observe_many(hist: Any, values: list[float]) -> None:
     total.inc(float(arr.sum()))
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestInfo:
     request_id: str
     started: float
 
 
-def _request_id() -> str:
-    given = request.headers.get("X-Request-ID", "")
-    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+class _RequestIds:
+    """Unique request ids without a uuid4 (a ``urandom`` syscall) per request.
+
+    A random 64-bit prefix per process and a counter: 32 hex digits, unique across
+    the threads of a worker (``next`` on ``itertools.count`` is atomic) and, with
+    the prefix drawn again after every fork, across workers.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
 
 
-def install(app: Flask, metrics: Metrics, model: str, log_requests: bool) -> None:
-    """Request ids on every response, metrics and one JSON access-log line per request."""
+new_request_id = _RequestIds()
+
+
+class _Clock:
+    """The access log's timestamp, formatted once per second rather than once per request."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+    def now(self) -> str:
+        second = int(time.time())
+        if second != self.second:
+            self.text = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(second))
+            self.second = second
+        return self.text
+
+
+_QUIET = frozenset({"logic.metrics", "logic.health", "logic.ready"})
+
+
+def install(app: Flask, metrics: Metrics, model: str, log: BufferedLog | None) -> None:
+    """Request ids on every response, metrics and one JSON access-log line per request (if ``log``)."""
+    clock = _Clock()
 
     @app.before_request
     def _start() -> None:
-        g.info = RequestInfo(_request_id(), time.perf_counter())
+        given = request.environ.get("HTTP_X_REQUEST_ID")
+        rid = given if given is not None and _REQUEST_ID.match(given) else new_request_id()
+        g.info = RequestInfo(rid, time.perf_counter())
 
     @app.after_request
     def _finish(resp: Response) -> Response:
-        info: RequestInfo | None = g.get("info")
+        state = g.__dict__  # one proxy lookup for the three values this hook reads
+        info: RequestInfo | None = state.get("info")
         if info is None:  # a request that failed before our hook ran
             return resp
         elapsed = time.perf_counter() - info.started
         resp.headers["X-Request-ID"] = info.request_id
-        endpoint = request.endpoint or "unknown"
-        scored: Scored | None = g.get("scored")
-        version = str(scored.model["version"]) if scored is not None else ""
-        metrics.child(metrics.requests, model, version, endpoint, str(resp.status_code)).inc()
-        metrics.child(metrics.latency, model, endpoint).observe(elapsed)
-        if log_requests and endpoint not in ("logic.metrics", "logic.health", "logic.ready"):
-            access_log.info(_access_line(info, resp, elapsed, model, scored))
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        endpoint = req.endpoint or "unknown"
+        scored: Scored | None = state.get("scored")
+        status = resp.status_code
+        metrics.request_done(model, scored, endpoint, status, elapsed)
+        if log is not None and endpoint not in _QUIET:
+            line = _access_line(
+                req, clock.now(), info, status, elapsed, model, scored, state.get("error_code")
+            )
+            log.write(line, urgent=status >= 500)
         return resp
 
 
-def _access_line(info: RequestInfo, resp: Response, elapsed: float, model: str, scored: Scored | None) -> str:
+def _access_line(
+    req: Request,
+    ts: str,
+    info: RequestInfo,
+    status: int,
+    elapsed: float,
+    model: str,
+    scored: Scored | None,
+    error: str | None,
+) -> bytes:
     entry: dict[str, Any] = {
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "ts": ts,
         "request_id": info.request_id,
-        "method": request.method,
-        "path": request.path,
-        "status": resp.status_code,
+        "method": req.method,
+        "path": req.path,
+        "status": status,
         "ms": round(elapsed * 1000, 3),
         "model": model,
-        "remote": request.remote_addr,
+        "remote": req.remote_addr,
     }
     if scored is not None:
         entry["version"] = scored.model["version"]
@@ -182,7 +256,6 @@ def _access_line(info: RequestInfo, resp: Response, elapsed: float, model: str, 
         entry["stages_ms"] = {k: round(v * 1000, 3) for k, v in scored.timings.items()}
         if any(scored.missing.values()):
             entry["missing"] = scored.missing
-    err = g.get("error_code")
-    if err:
-        entry["error"] = err
-    return orjson.dumps(entry).decode()
+    if error:
+        entry["error"] = error
+    return orjson.dumps(entry)

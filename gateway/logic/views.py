@@ -6,7 +6,7 @@ from importlib import resources
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Request, Response, current_app, g, request
 
 from gateway.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 from gateway.logic.orchestrator import Scorer
@@ -18,20 +18,23 @@ def _ext(name: str) -> Any:
     return current_app.extensions[f"gateway.{name}"]
 
 
-def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status=status, mimetype="application/json", headers=headers)
+def json_response(
+    body: dict[str, Any], status: int = 200, headers: list[tuple[str, str]] | None = None
+) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
 def read_json_body() -> Any:
     """The request body as JSON, or a 4xx naming what is wrong with it."""
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json, got {request.mimetype or 'none'!r}"
-        )
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    # The common exact header skips werkzeug's header parsing; anything else gets the full check.
+    if req.environ.get("CONTENT_TYPE") != "application/json" and req.mimetype != "application/json":
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {req.mimetype or 'none'!r}")
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"body of {request.content_length} bytes exceeds the {limit}-byte limit")
-    raw = request.get_data(cache=False)
+    length = req.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"body of {length} bytes exceeds the {limit}-byte limit")
+    raw = req.get_data(cache=False)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
@@ -40,13 +43,15 @@ def read_json_body() -> Any:
 
 @bp.post("/get_score")
 def get_score() -> Response:
-    scorer: Scorer = _ext("scorer")
+    ext = current_app.extensions
+    scorer: Scorer = ext["gateway.scorer"]
     scored = scorer.score(read_json_body())
     g.scored = scored
-    _ext("metrics").record_scored(scorer.spec.name, scored, scorer.spec.postprocess.score_field)
-    timing = ", ".join(f"{k};dur={v * 1000:.3f}" for k, v in scored.timings.items())
+    spec = scorer.spec
+    ext["gateway.metrics"].record_scored(spec.name, scored, spec.postprocess.score_field)
+    timing = ", ".join([f"{k};dur={v * 1000:.3f}" for k, v in scored.timings.items()])
     body = {"msg": "Successful!", "code": 200, "data": scored.data, "model": scored.model}
-    return json_response(body, headers={"Server-Timing": timing})
+    return json_response(body, headers=[("Server-Timing", timing)])
 
 
 @bp.get("/health")
