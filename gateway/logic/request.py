@@ -90,7 +90,10 @@ class RequestValidator:
         item_limit = (
             self.spec.entities[rk.item_entity].max_length if rk.item_entity in self.spec.entities else 128
         )
-        item_ids = [_entity_id(f"{rk.items_field}[{i}]", v, item_limit) for i, v in enumerate(items)]
+        if all(type(v) is str and 0 < len(v) <= item_limit for v in items):
+            item_ids: list[str] = list(items)  # the usual case, checked without a message per item
+        else:
+            item_ids = [_entity_id(f"{rk.items_field}[{i}]", v, item_limit) for i, v in enumerate(items)]
         context = payload.get(rk.context_field, {})
         if not isinstance(context, dict):
             raise InvalidField(rk.context_field, "must be an object")
