@@ -86,7 +86,13 @@ class Server:
 
 
 def start_server(
-    name: str, base: Path, scratch: Path, extra: list[str], model: str = MODEL, code: Path = REPO
+    name: str,
+    base: Path,
+    scratch: Path,
+    extra: list[str],
+    model: str = MODEL,
+    code: Path = REPO,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """A graph-server serving ``base`` as ``model``, running the ``gateway`` package found in ``code``."""
     port = free_port()
@@ -100,14 +106,15 @@ def start_server(
         f"--model_base_path={base}",
         *extra,
     ]
-    env = {
+    full_env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONPATH": str(code),
         "GRAPH_SERVER_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=code, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(name, proc, port, log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

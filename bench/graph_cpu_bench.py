@@ -198,7 +198,8 @@ def parse_args() -> argparse.Namespace:
         "--config",
         action="append",
         metavar="NAME=FLAGS",
-        help="a server: name, '=', space-separated extra flags (repeatable; default: default, intra1)",
+        help="a server: name, '=', space-separated flags and VAR=value environment settings "
+        "(repeatable; default: default, intra1)",
     )
     return p.parse_args()
 
@@ -213,8 +214,11 @@ def main() -> int:
         if args.baseline:
             code = baseline_code(args.baseline, scratch)
             servers.append(start_server("baseline", base, scratch, [], args.model, code))
-        for name, _, flags in configs:
-            servers.append(start_server(name, base, scratch, flags.split(), args.model))
+        for name, _, spec in configs:
+            words = spec.split()
+            flags = [w for w in words if w.startswith("-")]
+            env = dict(w.partition("=")[::2] for w in words if not w.startswith("-"))
+            servers.append(start_server(name, base, scratch, flags, args.model, env=env))
         sig = signature_inputs(servers[0].port, args.model, args.signature)
         print(
             f"model {args.model} from {base}; {args.rows} rows x {sig[0]} -> {sig[1]}; "
