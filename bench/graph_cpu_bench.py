@@ -9,12 +9,15 @@ client-side p50/p99. Clients are separate processes (threads spread over
 ``--max-client-procs``), each sending what the logic tier sends: every
 signature input as ``tensor_content``, the output filtered to one alias.
 
-``--baseline REF`` adds a server running the ``gateway`` package as committed
-at REF (default flags), so a change is measured against its own starting point
-in the same run; the ratio column is CPU per request against the first server.
+By default two servers run: TensorFlow's default thread pools, and the settings
+the local stack passes (``GRAPH_FLAGS`` and ``GRAPH_ENV`` in gateway/stack.py).
+``--baseline REF`` adds servers running the ``gateway`` package as committed at
+REF (``--baseline-config``, default: TensorFlow's defaults), so a change is
+measured against its own starting point in the same run; the ratio column is
+CPU per request against the first server.
 
     python -m bench.graph_cpu_bench [--models-root DIR] [--baseline HEAD~3] \
-        [--config intra1=--tensorflow_intra_op_parallelism=1]
+        [--config intra1=--tensorflow_intra_op_parallelism=1] [--config "x=--flag VAR=value"]
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.graph_bench import REPO, Server, start_server
+from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
 
 CLK = os.sysconf("SC_CLK_TCK")
-DEFAULT_CONFIGS = ("default=", "intra1=--tensorflow_intra_op_parallelism=1")
+DEFAULT_CONFIGS = (
+    "default=",
+    "stack=" + " ".join([*GRAPH_FLAGS, *(f"{k}={v}" for k, v in GRAPH_ENV.items())]),
+)
 
 
 def server_cpu_s(pid: int) -> float:
@@ -194,12 +201,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each window")
     p.add_argument("--rounds", type=int, default=3, help="windows per server, interleaved")
     p.add_argument("--baseline", metavar="REF", help="also run the gateway package committed at REF")
+    p.add_argument("--baseline-config", action="append", metavar="NAME=FLAGS", help="like --config, for REF")
     p.add_argument(
         "--config",
         action="append",
         metavar="NAME=FLAGS",
         help="a server: name, '=', space-separated flags and VAR=value environment settings "
-        "(repeatable; default: default, intra1)",
+        "(repeatable; default: TensorFlow's defaults and the local stack's settings)",
     )
     return p.parse_args()
 
@@ -211,14 +219,16 @@ def main() -> int:
     base = Path(args.models_root).resolve() / args.model
     servers: list[Server] = []
     try:
+        runs = [("", REPO, configs)]
         if args.baseline:
-            code = baseline_code(args.baseline, scratch)
-            servers.append(start_server("baseline", base, scratch, [], args.model, code))
-        for name, _, spec in configs:
-            words = spec.split()
-            flags = [w for w in words if w.startswith("-")]
-            env = dict(w.partition("=")[::2] for w in words if not w.startswith("-"))
-            servers.append(start_server(name, base, scratch, flags, args.model, env=env))
+            old = [c.partition("=") for c in (args.baseline_config or ["default="])]
+            runs.insert(0, ("base-", baseline_code(args.baseline, scratch), old))
+        for prefix, code, specs in runs:
+            for name, _, spec in specs:
+                words = spec.split()
+                flags = [w for w in words if w.startswith("-")]
+                env = dict(w.partition("=")[::2] for w in words if not w.startswith("-"))
+                servers.append(start_server(prefix + name, base, scratch, flags, args.model, code, env))
         sig = signature_inputs(servers[0].port, args.model, args.signature)
         print(
             f"model {args.model} from {base}; {args.rows} rows x {sig[0]} -> {sig[1]}; "
