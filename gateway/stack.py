@@ -31,9 +31,15 @@ READY_TIMEOUT_S = 180.0
 # The graph services serve small models on a few shared cores. One intra-op thread and
 # every op run in the request's own thread (TF-Serving's flags, with TensorFlow's meaning)
 # and TensorFlow's stock kernels instead of oneDNN's, whose set-up costs more than it saves
-# at these sizes: about 0.6x the graph-server CPU per 100-row ctr Predict of the defaults
-# under 8 concurrent clients (bench/graph_cpu_bench.py).
-GRAPH_FLAGS = ("--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=-1")
+# at these sizes; and 2 gRPC threads per core instead of 4: graph-server's request threads
+# share one interpreter lock, so more of them only add hand-offs. Together about 0.6x the
+# graph-server CPU per 100-row ctr Predict under 8 concurrent clients
+# (bench/graph_cpu_bench.py).
+GRAPH_FLAGS = (
+    "--tensorflow_intra_op_parallelism=1",
+    "--tensorflow_inter_op_parallelism=-1",
+    f"--grpc_max_threads={2 * (os.cpu_count() or 1)}",
+)
 GRAPH_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
