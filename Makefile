@@ -50,7 +50,7 @@ lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff format --check gateway tests transformers bench
 	$(BIN)/mypy gateway
 
-BENCHES ?= graph_bench transform_bench worker_start logic_bench web_overhead feature_load
+BENCHES ?= graph_bench graph_cpu_bench transform_bench worker_start logic_bench web_overhead feature_load
 
 bench: install models ## Run the benchmark programs (they print numbers; compare within one run)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done

@@ -85,7 +85,16 @@ class Server:
                 self.proc.wait(5)
 
 
-def start_server(name: str, base: Path, scratch: Path, extra: list[str]) -> Server:
+def start_server(
+    name: str,
+    base: Path,
+    scratch: Path,
+    extra: list[str],
+    model: str = MODEL,
+    code: Path = REPO,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """A graph-server serving ``base`` as ``model``, running the ``gateway`` package found in ``code``."""
     port = free_port()
     log = scratch / f"graph-{name}.log"
     cmd = [
@@ -93,38 +102,39 @@ def start_server(name: str, base: Path, scratch: Path, extra: list[str]) -> Serv
         "-m",
         "gateway.graph_server",
         f"--port={port}",
-        f"--model_name={MODEL}",
+        f"--model_name={model}",
         f"--model_base_path={base}",
         *extra,
     ]
-    env = {
+    full_env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(code),
         "GRAPH_SERVER_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=code, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     server = Server(name, proc, port, log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} server exited:\n{log.read_text()[-3000:]}")
-        if _ready(port):
+        if _ready(port, model):
             return server
         time.sleep(0.1)
     server.stop()
     raise TimeoutError(f"{name} server not ready:\n{log.read_text()[-3000:]}")
 
 
-def _ready(port: int) -> bool:
+def _ready(port: int, model: str) -> bool:
     import grpc
 
     from gateway.protos import get_model_status_pb2, model_service_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         req = get_model_status_pb2.GetModelStatusRequest()
-        req.model_spec.name = MODEL
+        req.model_spec.name = model
         try:
             resp = model_service_pb2_grpc.ModelServiceStub(ch).GetModelStatus(req, timeout=1)
         except grpc.RpcError:

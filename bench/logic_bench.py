@@ -32,6 +32,7 @@ import redis
 import requests
 
 from bench.load import LoadResult, run_load
+from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
 from tests.support import REPO, Proc, children, free_port, python, start_redis, wait_for
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -102,9 +103,10 @@ class Bench:
             f"--port={port}",
             f"--model_name={model}",
             f"--model_base_path={self.root / model}",
+            *GRAPH_FLAGS,  # as the local stack runs it
             *flags,
         ]
-        g = self._proc(cmd, f"graph-{model}-{port}", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+        g = self._proc(cmd, f"graph-{model}-{port}", env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV})
         wait_for(lambda: "Running gRPC ModelServer" in g.log.read_text(), 90, f"graph {model}", g)
         return port
 

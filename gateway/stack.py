@@ -28,6 +28,20 @@ from gateway.errors import ConfigError
 RUN = Path(".run")
 READY_TIMEOUT_S = 180.0
 
+# The graph services serve small models on a few shared cores. One intra-op thread and
+# every op run in the request's own thread (TF-Serving's flags, with TensorFlow's meaning)
+# and TensorFlow's stock kernels instead of oneDNN's, whose set-up costs more than it saves
+# at these sizes; and 2 gRPC threads per core instead of 4: graph-server's request threads
+# share one interpreter lock, so more of them only add hand-offs. Together about 0.6x the
+# graph-server CPU per 100-row ctr Predict under 8 concurrent clients
+# (bench/graph_cpu_bench.py).
+GRAPH_FLAGS = (
+    "--tensorflow_intra_op_parallelism=1",
+    "--tensorflow_inter_op_parallelism=-1",
+    f"--grpc_max_threads={2 * (os.cpu_count() or 1)}",
+)
+GRAPH_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
 
 @dataclass
 class ModelPorts:
@@ -215,13 +229,14 @@ def _start_graph(models_root: Path, model: str, ports: ModelPorts, started: list
         f"--port={ports.grpc}",
         f"--model_name={model}",
         f"--model_base_path={(models_root / model).resolve()}",
+        *GRAPH_FLAGS,
     ]
     if ports.rest is not None:
         flags.append(f"--rest_api_port={ports.rest}")
     graph = spawn(
         f"graph-{model}",
         [sys.executable, "-m", "gateway.graph_server", *flags],
-        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV},
     )
     started.append(f"graph-{model}")
     wait_ready(f"graph-{model}", graph, graph_ok(ports.grpc, model))

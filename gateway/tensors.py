@@ -9,6 +9,7 @@ fewer values than elements repeat the last one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -115,15 +116,19 @@ def fill_proto_fields(proto: tensor_pb2.TensorProto, value: np.ndarray[Any, Any]
         flat = arr.reshape(-1)
         values = flat.view(np.uint16).tolist() if dtype == types_pb2.DT_HALF else flat.tolist()
     proto.dtype = dtype
-    proto.tensor_shape.CopyFrom(make_shape(arr.shape))
+    dims = proto.tensor_shape.dim
+    del dims[:]
+    for d in arr.shape:
+        dims.add().size = d
     getattr(proto, _VAL_FIELD[dtype]).extend(values)
 
 
 def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
-    if proto.tensor_shape.unknown_rank:
+    shape = proto.tensor_shape
+    if shape.unknown_rank:
         raise TensorError("tensor shape has unknown rank")
-    dims = tuple(int(d.size) for d in proto.tensor_shape.dim)
-    if any(d < 0 for d in dims):
+    dims = tuple([d.size for d in shape.dim])
+    if dims and min(dims) < 0:
         raise TensorError(f"tensor shape {list(dims)} has a negative dimension")
     return dims
 
@@ -131,7 +136,7 @@ def shape_of(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
 def to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray[Any, Any]:
     """Read a TensorProto into a numpy array (strings come back as ``object`` of bytes)."""
     shape = shape_of(proto)
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     dtype = proto.dtype
     if dtype == types_pb2.DT_STRING:
         values: Any = list(proto.string_val)
@@ -139,13 +144,14 @@ def to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray[Any, Any]:
     np_dtype = NUMPY_OF.get(dtype)
     if np_dtype is None:
         raise TensorError(f"unsupported dtype {dtype_name(dtype)}")
-    if proto.tensor_content:
-        if len(proto.tensor_content) != size * np_dtype.itemsize:
+    content = proto.tensor_content
+    if content:
+        if len(content) != size * np_dtype.itemsize:
             raise TensorError(
-                f"tensor_content has {len(proto.tensor_content)} bytes, "
+                f"tensor_content has {len(content)} bytes, "
                 f"shape {list(shape)} of {dtype_name(dtype)} needs {size * np_dtype.itemsize}"
             )
-        return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(shape)
+        return np.frombuffer(content, dtype=np_dtype).reshape(shape)
     field = getattr(proto, _VAL_FIELD[dtype])
     if dtype == types_pb2.DT_HALF:
         raw = np.array(field, dtype=np.uint16).view(np.float16)

@@ -74,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--grpc_channel_arguments", default="", help="Comma-separated key=value gRPC server args.")
     flag("--grpc_max_threads", type=_non_negative(int), default=0, help="0: 4 x CPUs.")
     flag("--tensorflow_intra_op_parallelism", type=_non_negative(int), default=0)
-    flag("--tensorflow_inter_op_parallelism", type=_non_negative(int), default=0)
+    flag(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="Threads running independent ops; 0: TensorFlow picks; negative: every op in the calling thread.",
+    )
     flag(
         "--echo_mode",
         type=_bool,

@@ -83,6 +83,7 @@ class Metrics:
             ["model_name", "version", "signature_name"],
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self.file_system_polls = Counter(
             "graph_server_file_system_polls",
             "Passes over the model base paths looking for versions (counted as each starts).",
@@ -98,10 +99,17 @@ class Metrics:
         gauge.set_function(lambda: float(queued_rows()))
 
     def record(self, info: CallInfo, status: str) -> None:
-        labels = (info.model, info.version, info.signature, info.api, info.entrypoint)
-        self.request_count.labels(*labels, status).inc()
-        if status == "OK":
-            self.request_latency.labels(*labels).observe((time.perf_counter() - info.started) * 1e6)
+        key = (info.model, info.version, info.signature, info.api, info.entrypoint, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # prometheus_client validates and locks on every labels() call; the children are
+            # the same objects each time, so look them up once per label set.
+            latency = self.request_latency.labels(*key[:-1]) if status == "OK" else None
+            children = self._request_children.setdefault(key, (self.request_count.labels(*key), latency))
+        count, latency = children
+        count.inc()
+        if latency is not None:
+            latency.observe((time.perf_counter() - info.started) * 1e6)
 
     def record_load(self, path: str, ok: bool) -> None:
         self.load_attempts.labels(path, "success" if ok else "fail").inc()

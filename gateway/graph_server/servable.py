@@ -70,6 +70,7 @@ class Servable:
         self.meta_graph = meta_graph_pb2.MetaGraphDef.FromString(meta.SerializeToString())
         self.signatures: Mapping[str, Any] = self.meta_graph.signature_def
         self._callables: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
+        self._plans: dict[str, _Plan] = {}
         self._lock = threading.Lock()
 
     def find_signature(self, name: str) -> tuple[str, Any]:
@@ -82,20 +83,24 @@ class Servable:
         self, signature_name: str, inputs: Arrays, output_filter: Sequence[str] = ()
     ) -> PreparedPredict:
         """Validate a Predict against its signature, with TF-Serving's checks and messages."""
-        key, sig = self.find_signature(signature_name)
-        if sig is None:
-            raise failed_precondition(f'Serving signature key "{key}" not found.')
-        feeds = self._feeds(sig, inputs)
-        outputs = _output_aliases(sig, output_filter)
-        return PreparedPredict(key, sig, feeds, outputs)
+        plan = self._plan(signature_name)
+        if inputs.keys() == plan.alias_set:  # the usual request: every input, no defaults needed
+            feeds = {alias: inputs[alias] for alias in plan.aliases}
+            for i, (alias, want) in enumerate(zip(plan.aliases, plan.dtypes, strict=True)):
+                value = feeds[alias]
+                if want is None or value.dtype != want:
+                    _check_dtype(i, plan.signature.inputs[alias].dtype, value)
+        else:
+            feeds = self._feeds(plan.signature, inputs)
+        outputs = plan.outputs_for(output_filter)
+        return PreparedPredict(plan.key, plan.signature, feeds, outputs)
 
     def run_prepared(self, prepared: PreparedPredict, timeout_ms: int = 0) -> dict[str, np.ndarray[Any, Any]]:
-        sig = prepared.signature
-        aliases = sorted(prepared.inputs)
+        plan = self._plan(prepared.signature_name)
         values = self.run_tensors(
-            [sig.inputs[a].name for a in aliases],
-            [prepared.inputs[a] for a in aliases],
-            [sig.outputs[a].name for a in prepared.outputs],
+            plan.feed_names,
+            [prepared.inputs[a] for a in plan.aliases],
+            plan.fetch_names(prepared.outputs),
             timeout_ms,
         )
         return dict(zip(prepared.outputs, values, strict=True))
@@ -106,6 +111,16 @@ class Servable:
         """Run one signature; returns the signature key used and the named outputs."""
         prepared = self.prepare_predict(signature_name, inputs, output_filter)
         return prepared.signature_name, self.run_prepared(prepared, timeout_ms)
+
+    def _plan(self, signature_name: str) -> _Plan:
+        key = signature_name or DEFAULT_SIGNATURE
+        plan = self._plans.get(key)
+        if plan is None:
+            sig = self.signatures.get(key)
+            if sig is None:
+                raise failed_precondition(f'Serving signature key "{key}" not found.')
+            plan = self._plans.setdefault(key, _Plan(key, sig))
+        return plan
 
     def _feeds(self, sig: Any, inputs: Arrays) -> dict[str, np.ndarray[Any, Any]]:
         expected, given = set(sig.inputs), set(inputs)
@@ -173,6 +188,38 @@ class Servable:
         with self._lock:
             self._callables.clear()  # releases the handles while the session is still open
         self._session.close()
+
+
+class _Plan:
+    """What every Predict on one signature needs, worked out once instead of per request.
+
+    Feeds are always every input alias in sorted order (defaults filled in), so
+    their graph names are fixed; fetch names are remembered per output selection.
+    """
+
+    def __init__(self, key: str, sig: Any) -> None:
+        self.key = key
+        self.signature = sig
+        self.aliases = tuple(sorted(sig.inputs))
+        self.alias_set = frozenset(self.aliases)
+        self.feed_names = tuple(sig.inputs[a].name for a in self.aliases)
+        # None where numpy has no such dtype (strings): those always take the full check.
+        self.dtypes = tuple(NUMPY_OF.get(sig.inputs[a].dtype) for a in self.aliases)
+        self.all_outputs = tuple(sorted(sig.outputs))
+        self._fetches: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def outputs_for(self, output_filter: Sequence[str]) -> tuple[str, ...]:
+        if not output_filter:
+            return self.all_outputs
+        if len(output_filter) == 1 and output_filter[0] in self.signature.outputs:
+            return (output_filter[0],)
+        return _output_aliases(self.signature, output_filter)
+
+    def fetch_names(self, outputs: tuple[str, ...]) -> tuple[str, ...]:
+        names = self._fetches.get(outputs)
+        if names is None:
+            names = self._fetches.setdefault(outputs, tuple(self.signature.outputs[a].name for a in outputs))
+        return names
 
 
 def _output_aliases(sig: Any, output_filter: Sequence[str]) -> tuple[str, ...]:

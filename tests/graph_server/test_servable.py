@@ -51,6 +51,20 @@ def test_every_anchor_saved_model_loads(name: str) -> None:
         servable.close()
 
 
+@pytest.mark.parametrize("name", HALF_PLUS_TWO)
+def test_negative_inter_op_threads_run_every_op_in_the_calling_thread(name: str) -> None:
+    """``--tensorflow_inter_op_parallelism=-1`` (TensorFlow's meaning: no inter-op pool) still serves."""
+    from gateway.graph_server.servable import Servable, session_config
+
+    path = next(p for p in sorted((ANCHORS / name).iterdir()) if p.is_dir())
+    servable = Servable(name, int(path.name), path, session_config(intra_op=1, inter_op=-1))
+    try:
+        _, out = servable.predict("", {"x": np.array([[2.0], [4.0]], np.float32)})
+        np.testing.assert_array_equal(out["y"].reshape(-1), [3.0, 4.0])
+    finally:
+        servable.close()
+
+
 @pytest.mark.parametrize("name", ["bad_half_plus_two", "saved_model_half_plus_two_tflite"])
 def test_unloadable_directories_fail_cleanly(name: str) -> None:
     from gateway.graph_server.servable import grpc_code

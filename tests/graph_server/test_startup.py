@@ -35,6 +35,10 @@ def run_server(*flags: str, timeout: float = 120) -> subprocess.CompletedProcess
         (["--model_base_path=/m", "--batching_parameters_file=/b"], "--enable_batching"),
         (["--model_name=x"], "--model_base_path"),
         (["--model_base_path=/m", "--grpc_channel_arguments=nonsense"], "--grpc_channel_arguments"),
+        (
+            ["--model_base_path=/m", "--tensorflow_intra_op_parallelism=-1"],
+            "--tensorflow_intra_op_parallelism",
+        ),
     ],
 )
 def test_bad_flags_exit_non_zero_naming_the_flag(flags: list[str], named: str) -> None:
@@ -55,6 +59,14 @@ def test_malformed_batching_file_exits(tmp_path: Path) -> None:
     done = run_server("--model_base_path=/m", "--enable_batching", f"--batching_parameters_file={bad}")
     assert done.returncode != 0
     assert "Last entry in allowed_batch_sizes must match max_batch_size" in done.stderr
+
+
+def test_negative_inter_op_parallelism_is_passed_to_tensorflow() -> None:
+    """TensorFlow reads a negative inter-op thread count as "run every op in the calling thread"."""
+    from gateway.graph_server import flags
+
+    args = flags.parse(["--model_base_path=/m", "--tensorflow_inter_op_parallelism=-1"])
+    assert args.tensorflow_inter_op_parallelism == -1
 
 
 @pytest.mark.integration
