@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     access_log_flush_ms: int = Field(
         1000, ge=1, description="Longest time an access-log line waits in the buffer before it is written."
     )
+    metrics_flush_ms: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "Metric updates are summed per worker and applied to the Prometheus values this often "
+            "(and before the worker answers /metrics, and at exit); 0 applies each update at once."
+        ),
+    )
     log_level: str = Field("INFO", description="Log level of the gateway loggers.")
     warmup: bool = Field(
         True, description="Score one synthetic request through the graph before reporting ready."

@@ -37,3 +37,38 @@ def test_observe_many_equals_observe_one_by_one() -> None:
             assert abs(got[key] - value) < 1e-9
         else:
             assert got[key] == value, key
+
+
+def test_pending_updates_reach_the_values_only_when_flushed_and_add_up_exactly() -> None:
+    from prometheus_client import Counter
+
+    from gateway.logic.metric_buffer import PendingMetrics
+
+    reg_a, a = _hist()
+    reg_b, b = _hist()
+    ca = Counter("c", "count", ["m"], registry=reg_a)
+    cb = Counter("c", "count", ["m"], registry=reg_b)
+    pending = PendingMetrics(flush_ms=60_000)  # no timed flush during the test
+    values = [0.01, 0.5, float("nan"), 2.0, 0.05, *np.random.default_rng(1).random(40).tolist()]
+    for chunk in (values[:3], values[3:10], values[10:]):
+        for v in chunk:
+            a.labels("x").observe(v)
+        pending.observe(b.labels("x"), chunk)
+        ca.labels("x").inc(2)
+        pending.inc(cb.labels("x"), 2)
+    assert reg_b.get_sample_value("c_total", {"m": "x"}) == 0.0
+    assert reg_b.get_sample_value("s_count", {"m": "x"}) == 0.0
+    pending.flush()
+    assert reg_b.get_sample_value("c_total", {"m": "x"}) == reg_a.get_sample_value("c_total", {"m": "x"}) == 6
+    for le in [*(str(x) for x in SCORE_BUCKETS), "+Inf"]:
+        labels = {"m": "x", "le": le}
+        assert reg_b.get_sample_value("s_bucket", labels) == reg_a.get_sample_value("s_bucket", labels), le
+    assert np.isnan(reg_b.get_sample_value("s_sum", {"m": "x"}))  # NaN adds to the sum, in no bucket
+
+
+def test_unbuffered_pending_applies_at_once() -> None:
+    from gateway.logic.metric_buffer import PendingMetrics
+
+    reg, h = _hist()
+    PendingMetrics(flush_ms=0).observe(h.labels("x"), [0.3, 0.7])
+    assert reg.get_sample_value("s_count", {"m": "x"}) == 2

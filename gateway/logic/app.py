@@ -14,7 +14,7 @@ from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
-from gateway.logic import accesslog, openapi, telemetry, views
+from gateway.logic import accesslog, metric_buffer, openapi, telemetry, views
 from gateway.logic.accesslog import BufferedLog
 from gateway.logic.orchestrator import Scorer
 from gateway.logic.readiness import Readiness
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         scorer = build_scorer(settings)
     app = Flask("gateway.logic")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    metric_buffer.configure(settings.metrics_flush_ms)
     metrics = telemetry.Metrics()
     app.extensions.update(
         {

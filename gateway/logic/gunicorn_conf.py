@@ -58,21 +58,23 @@ def child_exit(server: object, worker: object) -> None:
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
 
 
-def _flush_access_log() -> None:
-    from gateway.logic import accesslog
+def _flush_buffers() -> None:
+    """Write what the worker has buffered: access-log lines and metric updates."""
+    from gateway.logic import accesslog, metric_buffer
 
+    metric_buffer.flush()
     accesslog.flush()
 
 
 def worker_exit(server: object, worker: object) -> None:
-    """Buffered access-log lines are written before a worker goes (also on max_requests restarts)."""
-    _flush_access_log()
+    """Buffered access-log lines and metrics are written before a worker goes (also on max_requests restarts)."""
+    _flush_buffers()
 
 
 def worker_int(worker: object) -> None:
-    _flush_access_log()
+    _flush_buffers()
 
 
 def worker_abort(worker: object) -> None:
     # A worker past its timeout gets SIGABRT before SIGKILL: last chance to write its log.
-    _flush_access_log()
+    _flush_buffers()

@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 from flask import Flask, Request, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from gateway.logic.accesslog import BufferedLog
+from gateway.logic.metric_buffer import PENDING, bucket_counts
 from gateway.logic.orchestrator import Scored
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -89,6 +89,8 @@ class Metrics:
         return c
 
     def record_scored(self, model: str, scored: Scored, score_field: str) -> None:
+        """Stage times, missing entities, items and scores of one answer (applied in batches, see
+        ``metric_buffer``)."""
         version = str(scored.model["version"])
         stages = self._stages.get((model, version))
         if stages is None:
@@ -97,13 +99,13 @@ class Metrics:
             hist = stages.get(stage)
             if hist is None:
                 hist = stages[stage] = self.child(self.stage, model, version, stage)
-            hist.observe(seconds)
+            PENDING.observe(hist, (seconds,))
         for view, n in scored.missing.items():
             if n:
-                self.child(self.missing, model, view).inc(n)
-        self.child(self.items, model).observe(len(scored.data))
+                PENDING.inc(self.child(self.missing, model, view), n)
+        PENDING.observe(self.child(self.items, model), (len(scored.data),))
         values = [v for rec in scored.data if isinstance(v := rec.get(score_field), float)]
-        observe_many(self.child(self.scores, model, version), values)
+        PENDING.observe(self.child(self.scores, model, version), values)
 
     def request_done(
         self, model: str, scored: Scored | None, endpoint: str, status: int, seconds: float
@@ -117,10 +119,11 @@ class Metrics:
                 self.child(self.requests, model, version, endpoint, str(status)),
                 self.child(self.latency, model, endpoint),
             )
-        pair[0].inc()
-        pair[1].observe(seconds)
+        PENDING.inc(pair[0])
+        PENDING.observe(pair[1], (seconds,))
 
     def exposition(self) -> Response:
+        PENDING.flush()  # this worker's counts are current; others' at most one flush interval late
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             from prometheus_client import multiprocess
 
@@ -141,15 +144,14 @@ def observe_many(hist: Any, values: list[float]) -> None:
     bounds = getattr(hist, "_upper_bounds", None)
     buckets = getattr(hist, "_buckets", None)
     total = getattr(hist, "_sum", None)
-    if len(values) < 4 or bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
         for v in values:
             hist.observe(v)
         return
-    arr = np.asarray(values, dtype=np.float64)
-    counts = np.bincount(np.searchsorted(bounds, arr, side="left"), minlength=len(bounds))
-    for i in np.flatnonzero(counts[: len(bounds)]):
-        buckets[i].inc(int(counts[i]))
-    total.inc(float(arr.sum()))
+    counts, amount = bucket_counts(bounds, values)
+    for i, n in counts:
+        buckets[i].inc(n)
+    total.inc(amount)
 
 
 @dataclass(slots=True)
