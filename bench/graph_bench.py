@@ -162,31 +162,35 @@ def signature_input(port: int, signature: str) -> tuple[str, int, str]:
 # -- clients ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Load:
+    """What one client process sends: ``rows`` x width float32 per input, from ``threads`` threads."""
+
     port: int
+    model: str
     signature: str
-    alias: str
-    width: int
+    widths: dict[str, int]  # input alias -> width
     output: str
-    batch: int
+    rows: int
     threads: int
     start: float  # wall clock: warm-up before, measure after
     end: float
 
 
 def client_process(load: Load, results: Any) -> None:
+    """Closed-loop Predicts until ``load.end``; puts (latencies measured after ``load.start``, errors)."""
     import grpc
     import numpy as np
 
     from gateway.protos import predict_pb2, prediction_service_pb2_grpc
-    from gateway.tensors import to_proto
+    from gateway.tensors import write_proto
 
     channel = grpc.insecure_channel(f"127.0.0.1:{load.port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     rng = np.random.default_rng(os.getpid())
     req = predict_pb2.PredictRequest()
-    req.model_spec.name = MODEL
+    req.model_spec.name = load.model
     req.model_spec.signature_name = load.signature
-    req.inputs[load.alias].CopyFrom(to_proto(rng.normal(size=(load.batch, load.width)).astype(np.float32)))
+    for alias, width in load.widths.items():
+        write_proto(req.inputs[alias], rng.normal(size=(load.rows, width)).astype(np.float32))
     req.output_filter.append(load.output)
     latencies: list[float] = []
     errors = [0]
@@ -195,18 +199,14 @@ def client_process(load: Load, results: Any) -> None:
     def worker() -> None:
         mine: list[float] = []
         failed = 0
-        while True:
-            t0 = time.time()
-            if t0 >= load.end:
-                break
+        while (t0 := time.time()) < load.end:
             try:
                 stub.Predict(req, timeout=30)
             except grpc.RpcError:
                 failed += 1
                 continue
-            t1 = time.time()
             if t0 >= load.start:
-                mine.append(t1 - t0)
+                mine.append(time.time() - t0)
         with lock:
             latencies.extend(mine)
             errors[0] += failed
@@ -244,7 +244,7 @@ def measure(server: Server, sig: tuple[str, str, int, str], batch: int, clients:
     workers = [
         ctx.Process(
             target=client_process,
-            args=(Load(server.port, signature, alias, width, output, batch, n, start, end), results),
+            args=(Load(server.port, MODEL, signature, {alias: width}, output, batch, n, start, end), results),
         )
         for n in per
     ]

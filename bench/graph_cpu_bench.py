@@ -29,13 +29,12 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.graph_bench import REPO, Server, start_server
+from bench.graph_bench import REPO, Load, Server, client_process, start_server
 from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -65,63 +64,6 @@ def signature_inputs(port: int, model: str, signature: str) -> tuple[dict[str, i
     sig = sigmap.signature_def[signature]
     widths = {alias: int(info.tensor_shape.dim[-1].size) for alias, info in sig.inputs.items()}
     return widths, sorted(sig.outputs)[0]
-
-
-@dataclass(frozen=True)
-class Load:
-    port: int
-    model: str
-    signature: str
-    widths: dict[str, int]
-    output: str
-    rows: int
-    threads: int
-    start: float  # wall clock: warm-up before, measure after
-    end: float
-
-
-def client_process(load: Load, results: Any) -> None:
-    import grpc
-    import numpy as np
-
-    from gateway.protos import predict_pb2, prediction_service_pb2_grpc
-    from gateway.tensors import write_proto
-
-    channel = grpc.insecure_channel(f"127.0.0.1:{load.port}")
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    rng = np.random.default_rng(os.getpid())
-    req = predict_pb2.PredictRequest()
-    req.model_spec.name = load.model
-    req.model_spec.signature_name = load.signature
-    for alias, width in load.widths.items():
-        write_proto(req.inputs[alias], rng.normal(size=(load.rows, width)).astype(np.float32))
-    req.output_filter.append(load.output)
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-
-    def worker() -> None:
-        mine: list[float] = []
-        failed = 0
-        while (t0 := time.time()) < load.end:
-            try:
-                stub.Predict(req, timeout=30)
-            except grpc.RpcError:
-                failed += 1
-                continue
-            if t0 >= load.start:
-                mine.append(time.time() - t0)
-        with lock:
-            latencies.extend(mine)
-            errors[0] += failed
-
-    threads = [threading.Thread(target=worker) for _ in range(load.threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    channel.close()
-    results.put((latencies, errors[0]))
 
 
 @dataclass
