@@ -52,6 +52,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def redis_calls(client: redis.Redis) -> int:
     return sum(int(v["calls"]) for k, v in client.info("commandstats").items() if k != "cmdstat_info")
 
@@ -208,6 +215,7 @@ def ranking_part(b: Bench, per_client: int, items: int = 100, clients: int = 8) 
             rate = share * result.qps
             n = max(20, int(rate * PACED_SECONDS / clients))
             paced.append((share, b.measure(url, proc, bodies, clients, n, rate=rate)))
+        rss = [rss_mb(pid) for pid in children(proc.pid)]
     lines = [
         f"\n2. Ranking {items} items per request, {clients} concurrent clients, real graph (ctr)",
         HEADER,
@@ -218,6 +226,7 @@ def ranking_part(b: Bench, per_client: int, items: int = 100, clients: int = 8) 
         *lines,
         f"closed loop p99 {result.pct_ms(99):.2f} ms (goal <= 15 ms); Redis commands per request: {calls:.2f}",
         "paced: latency counted from each request's scheduled send time",
+        f"logic worker RSS after the runs (item cache filled): {', '.join(f'{m:.0f}' for m in rss)} MB",
     ]
 
 
