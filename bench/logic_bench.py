@@ -4,9 +4,11 @@
 
 1. CPU per 1-record request (``risk``): the logic service with the graph in echo
    mode (answers without running the model, so only the logic tier's own work
-   counts) against a Flask hello-world under identical gunicorn settings. CPU is
-   utime+stime of the gunicorn workers from /proc, divided by requests answered.
-   Also: latency, and Redis commands per request from INFO commandstats.
+   counts) against a Flask hello-world under identical gunicorn settings, and
+   against the same hello-world making one gRPC Predict per request (what the
+   call to the graph alone costs a Python logic tier). CPU is utime+stime of the
+   gunicorn workers from /proc, divided by requests answered. Also: latency, and
+   Redis commands per request from INFO commandstats.
 2. Ranking latency (``ctr``, real graph, 500 different requests): 100 items per
    request from 8 concurrent clients, p50/p99. Closed loop first (each client sends
    again as soon as it is answered: the saturation throughput, where latency is
@@ -173,15 +175,21 @@ def cpu_part(b: Bench, clients: int, per_client: int) -> list[str]:
     echo = b.graph("risk", "--echo_mode")
     with b.gunicorn("bench.hello_app:create_app()", "hello", {}) as (url, proc):
         hello, hello_cpu, _ = b.measure(url, proc, body, clients, per_client)
+    graph_env = {"GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{echo}"])}
+    with b.gunicorn("bench.hello_app:create_grpc_app()", "hello-grpc", graph_env) as (url, proc):
+        floor, floor_cpu, _ = b.measure(url, proc, body, clients, per_client)
     with b.gunicorn("gateway.logic.app:create_app()", "logic-risk", b.logic_env("risk", echo)) as (url, proc):
         logic, logic_cpu, calls = b.measure(url, proc, body, clients, per_client)
     return [
         f"\n1. CPU per 1-record request ({clients} clients, graph in echo mode)",
         HEADER,
         row("flask hello-world", hello, hello_cpu),
+        row("hello-world + 1 gRPC Predict", floor, floor_cpu),
         row("logic service (risk)", logic, logic_cpu),
         f"logic / hello-world CPU per request: {logic_cpu / hello_cpu:.2f}x (goal <= 1.5x); "
         f"Redis commands per request: {calls:.2f}",
+        f"the gRPC call alone: {floor_cpu / hello_cpu:.2f}x the hello-world; "
+        f"the logic service: {logic_cpu / floor_cpu:.2f}x hello-world + 1 Predict",
     ]
 
 
