@@ -130,3 +130,26 @@ def test_bad_ranking_requests_name_the_field(client: FlaskClient, body: dict[str
     r = client.post("/get_score", json=body)
     assert r.status_code == 400
     assert r.get_json()["details"][0]["field"] == field
+
+
+def _cache_count(client: FlaskClient, view: str, source: str) -> float:
+    prefix = f'gateway_feature_cache_entities_total{{model="ctr",source="{source}",view="{view}"}} '
+    text = client.get("/metrics").get_data(as_text=True)
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_item_views_are_cached_per_worker_and_counted(client: FlaskClient) -> None:
+    items = [f"I{i:05d}" for i in range(7, 9000, 301)]
+
+    def counts() -> tuple[float, float]:
+        return _cache_count(client, "item_attrs", "worker"), _cache_count(client, "item_attrs", "redis")
+
+    held0, read0 = counts()
+    first = client.post("/get_score", json={"uid": "U000005", "item_ids": items})
+    held1, read1 = counts()
+    again = client.post("/get_score", json={"uid": "U000005", "item_ids": items})
+    held2, read2 = counts()
+    assert first.status_code == again.status_code == 200
+    assert first.get_json()["data"] == again.get_json()["data"]
+    assert (held1 - held0) + (read1 - read0) == len(items) and read1 > read0  # new items came from Redis
+    assert (held2 - held1, read2 - read1) == (len(items), 0)  # then every one from the worker

@@ -46,6 +46,7 @@ class Features:
     vectors: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)  # view -> entities not found
     snapshots: dict[str, int | None] = field(default_factory=dict)
+    cache: dict[str, tuple[int, int]] = field(default_factory=dict)  # cached view -> (held, read)
 
     def values(self, name: str) -> list[Any]:
         """A hash field's value per request row, as Python values."""
@@ -90,17 +91,22 @@ class FeatureReader:
         unique = {e: list(dict.fromkeys(entity_ids[e])) for e in self.entities}
         try:
             state = self._state
+            reads: dict[str, int] = {}
             tables = self._tables(state, unique)
-            stamps = self._round_trip(unique, state, tables)
+            stamps = self._round_trip(unique, state, tables, reads)
             if stamps != state:  # a load switched snapshots or updated one: re-read under the new state
                 self._state = stamps
                 tables = self._tables(stamps, unique)
-                stamps = self._round_trip(unique, stamps, tables)
+                stamps = self._round_trip(unique, stamps, tables, reads)
                 self._state = stamps
                 self._adopt(tables, stamps)
         except redis.RedisError as e:
             raise FeatureStoreError(f"feature store: {type(e).__name__}: {e}") from e
-        return self._assemble(entity_ids, unique, tables, stamps)
+        feats = self._assemble(entity_ids, unique, tables, stamps)
+        for name, v in self.cache.views.items():
+            read = reads.get(name, 0)
+            feats.cache[name] = (len(unique[v.entity]) - read, read)
+        return feats
 
     def _tables(self, state: dict[str, Stamp | None], unique: dict[str, list[str]]) -> dict[str, ViewTable]:
         """Per view: the worker's cached table under ``state``, or a table for this request alone."""
@@ -122,9 +128,16 @@ class FeatureReader:
                 self.cache.adopt(name, t, stamp)
 
     def _round_trip(
-        self, unique: dict[str, list[str]], state: dict[str, Stamp | None], tables: dict[str, ViewTable]
+        self,
+        unique: dict[str, list[str]],
+        state: dict[str, Stamp | None],
+        tables: dict[str, ViewTable],
+        reads: dict[str, int],
     ) -> dict[str, Stamp | None]:
-        """Read what ``tables`` lack under ``state`` into them; returns the state as read now."""
+        """Read what ``tables`` lack under ``state`` into them; returns the state as read now.
+
+        ``reads`` gets, per view, how many entities this pass had to read.
+        """
         commands: list[tuple[Any, ...]] = [("GET", keys.alias_key(self.model, e)) for e in self.entities]
         for e in self._generations:  # only cached views depend on the generation
             stamp = state[e]
@@ -135,6 +148,7 @@ class FeatureReader:
         for v in self.views:
             stamp = state[v.entity]
             need = tables[v.name].missing(unique[v.entity])
+            reads[v.name] = len(need)
             if not need:
                 continue
             if stamp is None:  # no snapshot loaded yet: every entity is absent

@@ -51,6 +51,7 @@ class Scored:
     model: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
+    cache: dict[str, tuple[int, int]] = field(default_factory=dict)  # cached view -> (held, read)
 
 
 class Scorer:
@@ -96,6 +97,7 @@ class Scorer:
             model={"name": self.spec.name, "version": mv.version},
             timings=timings,
             missing=feats.missing,
+            cache=feats.cache,
         )
 
     def pick_version(self, req: ScoreRequest) -> ModelVersion:

@@ -65,6 +65,12 @@ class Metrics:
             ["model", "view"],
             registry=r,
         )
+        self.cache = Counter(
+            "gateway_feature_cache_entities",
+            "Entities of cached feature views a request needed: held by the worker, or read from Redis.",
+            ["model", "view", "source"],
+            registry=r,
+        )
         self.items = Histogram(
             "gateway_items_per_request",
             "Rows scored per request.",
@@ -103,6 +109,11 @@ class Metrics:
         for view, n in scored.missing.items():
             if n:
                 PENDING.inc(self.child(self.missing, model, view), n)
+        for view, (held, read) in scored.cache.items():
+            if held:
+                PENDING.inc(self.child(self.cache, model, view, "worker"), held)
+            if read:
+                PENDING.inc(self.child(self.cache, model, view, "redis"), read)
         PENDING.observe(self.child(self.items, model), (len(scored.data),))
         values = [v for rec in scored.data if isinstance(v := rec.get(score_field), float)]
         PENDING.observe(self.child(self.scores, model, version), values)
