@@ -19,7 +19,7 @@ is only used under the (snapshot, generation) it was filled under.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,16 +40,48 @@ def _decoder(dtype: str) -> Callable[[bytes], Any]:
     return float
 
 
-def _decode_hash(
-    fields: Sequence[tuple[str, str, Any, Any]], raws: list[Any]
-) -> tuple[list[bool], list[list[Any]]]:
-    """Per entity whether the store had it; per field the decoded values (defaults where absent)."""
-    present = [raw is not None and raw.count(None) != len(raw) for raw in raws]
-    cols = [
-        [dec(raw[j]) if ok and raw[j] is not None else default for raw, ok in zip(raws, present, strict=True)]
-        for j, (_, _, dec, default) in enumerate(fields)
-    ]
-    return present, cols
+class HashLayout:
+    """A hash view's fields in HMGET order, split into float fields (one matrix) and the others."""
+
+    def __init__(self, view: FeatureView) -> None:
+        items = list(view.fields.items())
+        self.floats = [(j, name) for j, (name, f) in enumerate(items) if f.dtype == "float"]
+        self.float_defaults = [float(items[j][1].default) for j, _ in self.floats]
+        self.others = [
+            (j, name, f.dtype, _decoder(f.dtype), f.default)
+            for j, (name, f) in enumerate(items)
+            if f.dtype != "float"
+        ]
+
+    def decode(self, raws: list[Any]) -> tuple[list[bool], Array, list[list[Any]]]:
+        """Per entity whether the store had it; the float fields as an (entities, fields) matrix;
+        per other field the decoded values. Absent values get the field's default."""
+        present = [raw is not None and raw.count(None) != len(raw) for raw in raws]
+        where, defaults = [j for j, _ in self.floats], self.float_defaults
+        floats = np.array(
+            [
+                [float(raw[j]) if raw[j] is not None else d for j, d in zip(where, defaults, strict=True)]
+                if ok
+                else defaults
+                for raw, ok in zip(raws, present, strict=True)
+            ],
+            dtype=np.float64,
+        ).reshape(len(raws), len(where))
+        others = [
+            [
+                dec(raw[j]) if ok and raw[j] is not None else default
+                for raw, ok in zip(raws, present, strict=True)
+            ]
+            for j, _, _, dec, default in self.others
+        ]
+        return present, floats, others
+
+    def columns(self, floats: Array, others: list[Array]) -> dict[str, Any]:
+        """Request columns from taken rows: float fields are column views of one matrix."""
+        cols: dict[str, Any] = {name: Column(FLOAT, floats[:, k]) for k, (_, name) in enumerate(self.floats)}
+        for (_, name, dtype, _, _), arr in zip(self.others, others, strict=True):
+            cols[name] = _column(dtype, arr)
+        return cols
 
 
 def _decode_vectors(dim: int, raws: list[Any]) -> tuple[list[bool], Array]:
@@ -68,11 +100,12 @@ class ViewTable:
     def __init__(self, view: FeatureView, stamp: Stamp | None = None) -> None:
         self.view = view
         self.stamp = stamp
-        self.fields = [(name, f.dtype, _decoder(f.dtype), f.default) for name, f in view.fields.items()]
+        self.layout = HashLayout(view)
         self.ids: list[str] = []
         self.raws: list[Any] = []
         self._present: list[bool] = []
-        self._cols: list[list[Any]] = []
+        self._floats: Array = np.zeros((0, 0))
+        self._others: list[list[Any]] = []
         self._vectors: Array | None = None
 
     def missing(self, ids: list[str]) -> list[str]:
@@ -83,7 +116,7 @@ class ViewTable:
         """Decode the raw replies for ``ids`` (an HMGET row or a packed vector each)."""
         self.ids, self.raws = ids, raws
         if self.view.kind == "hash":
-            self._present, self._cols = _decode_hash(self.fields, raws)
+            self._present, self._floats, self._others = self.layout.decode(raws)
         else:
             self._present, self._vectors = _decode_vectors(self.view.dim or 0, raws)
 
@@ -97,11 +130,10 @@ class ViewTable:
         pos = None if rows == list(range(len(ids))) else np.asarray(rows, dtype=np.intp)
         if self._vectors is not None:
             return {}, self._vectors if pos is None else self._vectors[pos], absent
-        cols = {}
-        for (name, dtype, _, _), col in zip(self.fields, self._cols, strict=True):
-            arr = _array(dtype, col)  # one value per entity, then spread over the rows
-            cols[name] = _column(dtype, arr if pos is None else arr[pos])
-        return cols, None, absent
+        others = [_objects(col) for col in self._others]  # one value per entity, then spread over the rows
+        if pos is None:
+            return self.layout.columns(self._floats, others), None, absent
+        return self.layout.columns(self._floats[pos], [arr[pos] for arr in others]), None, absent
 
 
 class CachedTable(ViewTable):
@@ -113,7 +145,8 @@ class CachedTable(ViewTable):
         self.size = 0
         self._lock = threading.Lock()
         self._mask = np.zeros(capacity, dtype=bool)
-        self._arrays = [np.empty(capacity, dtype=_storage(d)) for _, d, _, _ in self.fields]
+        self._float_rows = np.zeros((capacity, len(self.layout.floats)), dtype=np.float64)
+        self._arrays = [np.empty(capacity, dtype=object) for _ in self.layout.others]
         self._matrix = np.zeros((capacity, view.dim or 0), dtype=np.float32)
 
     def missing(self, ids: list[str]) -> list[str]:
@@ -129,8 +162,8 @@ class CachedTable(ViewTable):
             self._reserve(stop)
             values = [raw for _, raw in fresh]
             if self.view.kind == "hash":
-                present, cols = _decode_hash(self.fields, values)
-                for arr, col in zip(self._arrays, cols, strict=True):
+                present, self._float_rows[start:stop], others = self.layout.decode(values)
+                for arr, col in zip(self._arrays, others, strict=True):
                     arr[start:stop] = col
             else:
                 present, self._matrix[start:stop] = _decode_vectors(self.view.dim or 0, values)
@@ -146,6 +179,7 @@ class CachedTable(ViewTable):
         while cap < n:
             cap *= 2
         self._mask = _grown(self._mask, cap)
+        self._float_rows = _grown(self._float_rows, cap)
         self._arrays = [_grown(a, cap) for a in self._arrays]
         self._matrix = _grown(self._matrix, cap)
 
@@ -157,20 +191,11 @@ class CachedTable(ViewTable):
             pos = where if rows == list(range(len(ids))) else where[rows]
             if self.view.kind == "vector":
                 return {}, self._matrix[pos], absent
-            cols = {
-                name: _column(dtype, arr[pos])
-                for (name, dtype, _, _), arr in zip(self.fields, self._arrays, strict=True)
-            }
+            cols = self.layout.columns(self._float_rows[pos], [arr[pos] for arr in self._arrays])
         return cols, None, absent
 
 
-def _storage(dtype: str) -> Any:
-    return np.float64 if dtype == "float" else object
-
-
-def _array(dtype: str, values: list[Any]) -> Array:
-    if dtype == "float":
-        return np.array(values, dtype=np.float64)
+def _objects(values: list[Any]) -> Array:
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
     return arr
@@ -183,9 +208,11 @@ def _grown(a: Array, cap: int) -> Array:
 
 
 def _column(dtype: str, values: Array) -> Any:
-    """What the transform receives: an inferred ``Column`` where the dtype fixes the inference."""
-    if dtype == "float":  # every value a Python float (decoded, or the float default)
-        return Column(FLOAT, values)
+    """What the transform receives for a string or int field (float fields: see ``HashLayout``).
+
+    Float fields arrive as ``Column(FLOAT, ...)``: every value is a Python float (decoded,
+    or the float default), which pandas infers as float64.
+    """
     if dtype == "string":  # every value a str: pandas' str dtype, an object array to estimators
         return Column(STR, values)
     return values.tolist()  # ints may exceed int64: inferred by the transform as a list would be

@@ -11,6 +11,7 @@ Missing entities get the spec's declared defaults and are counted.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,7 @@ class FeatureReader:
         self.views = spec.feature_views
         self.entities = sorted({v.entity for v in self.views})
         self.cache = TableCache(self.views)
+        self._local = threading.local()
         self._generations = sorted({v.entity for v in self.cache.views.values()})
         self._state: dict[str, Stamp | None] = dict.fromkeys(self.entities)
 
@@ -198,23 +200,31 @@ class FeatureReader:
             for cmd in commands:
                 pipe.execute_command(*cmd)
             return list(pipe.execute())
-        assert isinstance(self.client, redis.Redis)
-        pool = self.client.connection_pool
+        conn = self._connection()
         for attempt in (1, 2):
-            conn: Any = pool.get_connection()  # redis-py's connection API is untyped
             try:
                 conn.send_packed_command(conn.pack_commands(commands))
                 return [conn.read_response() for _ in commands]
             except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()  # a stale pooled connection (e.g. Redis restarted): retry once
+                conn.disconnect()  # stale (e.g. Redis restarted): the retry connects afresh
                 if attempt == 2:
                     raise
             except redis.ResponseError:
-                conn.disconnect()  # replies still queued on this connection: do not reuse it
+                conn.disconnect()  # replies still queued on this connection: start clean next time
                 raise
-            finally:
-                pool.release(conn)
         raise AssertionError("unreachable")
+
+    def _connection(self) -> Any:
+        """This thread's own connection, taken from the pool once and kept (redis-py's API is untyped).
+
+        Every round trip reads all of its replies, or disconnects, so the connection is
+        always clean for the next; keeping it skips the pool's per-use locking and fork checks.
+        """
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            assert isinstance(self.client, redis.Redis)
+            conn = self._local.conn = self.client.connection_pool.get_connection()
+        return conn
 
     def _assemble(
         self,
