@@ -30,6 +30,8 @@ from gateway.spec import FeatureView
 Array = np.ndarray[Any, Any]
 # (snapshot id, generation) a table was filled under
 Stamp = tuple[int, int]
+# position among a request's unique ids of each request row; None: one row per id, in order
+Rows = Array | list[int] | None
 
 
 def _decoder(dtype: str) -> Callable[[bytes], Any]:
@@ -120,14 +122,14 @@ class ViewTable:
         else:
             self._present, self._vectors = _decode_vectors(self.view.dim or 0, raws)
 
-    def take(self, ids: list[str], rows: list[int]) -> tuple[dict[str, Any], Array | None, int]:
+    def take(self, ids: list[str], rows: Rows) -> tuple[dict[str, Any], Array | None, int]:
         """Columns (or the vector matrix) for the request rows, and how many of ``ids`` are absent.
 
         ``ids`` are the request's unique ids of this view's entity (those added); ``rows``
-        the position in ``ids`` of each request row.
+        the position in ``ids`` of each request row (None: one row per id, in order).
         """
         absent = self._present.count(False)
-        pos = None if rows == list(range(len(ids))) else np.asarray(rows, dtype=np.intp)
+        pos = None if rows is None else np.asarray(rows, dtype=np.intp)
         if self._vectors is not None:
             return {}, self._vectors if pos is None else self._vectors[pos], absent
         others = [_objects(col) for col in self._others]  # one value per entity, then spread over the rows
@@ -183,12 +185,12 @@ class CachedTable(ViewTable):
         self._arrays = [_grown(a, cap) for a in self._arrays]
         self._matrix = _grown(self._matrix, cap)
 
-    def take(self, ids: list[str], rows: list[int]) -> tuple[dict[str, Any], Array | None, int]:
+    def take(self, ids: list[str], rows: Rows) -> tuple[dict[str, Any], Array | None, int]:
         with self._lock:
             index = self.index
             where = np.array([index[i] for i in ids], dtype=np.intp)
             absent = len(ids) - int(np.count_nonzero(self._mask[where]))
-            pos = where if rows == list(range(len(ids))) else where[rows]
+            pos = where if rows is None else where[np.asarray(rows, dtype=np.intp)]
             if self.view.kind == "vector":
                 return {}, self._matrix[pos], absent
             cols = self.layout.columns(self._float_rows[pos], [arr[pos] for arr in self._arrays])

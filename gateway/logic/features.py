@@ -22,7 +22,7 @@ from redis.cluster import RedisCluster
 from gateway import keys
 from gateway.errors import FeatureStoreError
 from gateway.logic.compiled.columns import as_list
-from gateway.logic.feature_tables import Stamp, TableCache, ViewTable
+from gateway.logic.feature_tables import Rows, Stamp, TableCache, ViewTable
 from gateway.settings import Settings
 from gateway.spec import ModelSpec
 
@@ -245,6 +245,9 @@ class FeatureReader:
         return feats
 
 
-def _positions(unique: list[str], ids: list[str]) -> list[int]:
+def _positions(unique: list[str], ids: list[str]) -> Rows:
+    """Each request row's position in ``unique`` (None when every id is there once, in order)."""
+    if len(unique) == len(ids):  # ``unique`` keeps first appearances in order: it is ``ids``
+        return None
     where = {u: i for i, u in enumerate(unique)}
-    return [where[i] for i in ids]
+    return np.array([where[i] for i in ids], dtype=np.intp)
