@@ -20,7 +20,6 @@ import argparse
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,14 +27,12 @@ from typing import Any
 
 import redis
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from gateway.featurestore.commands import load_file  # noqa: E402
-from gateway.featurestore.table import encode, read_table  # noqa: E402
-from gateway.saver.recipe import load_recipe  # noqa: E402
-from gateway.spec import ModelSpec, load_spec  # noqa: E402
-from tests.support import start_redis  # noqa: E402
+from bench import REPO
+from gateway.featurestore.commands import load_file
+from gateway.featurestore.table import encode, read_table
+from gateway.procs import start_redis
+from gateway.saver.recipe import load_recipe
+from gateway.spec import ModelSpec, load_spec
 
 
 def write_tables(workdir: Path, users: int, items: int, seed: int) -> dict[str, Path]:

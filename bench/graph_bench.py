@@ -22,8 +22,6 @@ import argparse
 import multiprocessing as mp
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,17 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench import REPO
+from gateway.procs import Proc, free_port, graph_command, graph_serving, wait_for
 
 MODEL = "risk"
 GOAL = 0.60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- model versions --------------------------------------------------------------
@@ -71,18 +63,11 @@ def models_root(arg: str | None, scratch: Path) -> Path:
 @dataclass
 class Server:
     name: str
-    proc: subprocess.Popen[bytes]
+    proc: Proc
     port: int
-    log: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.proc.stop(20)
 
 
 def start_server(
@@ -96,57 +81,27 @@ def start_server(
 ) -> Server:
     """A graph-server serving ``base`` as ``model``, running the ``gateway`` package found in ``code``."""
     port = free_port()
-    log = scratch / f"graph-{name}.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "gateway.graph_server",
-        f"--port={port}",
-        f"--model_name={model}",
-        f"--model_base_path={base}",
-        *extra,
-    ]
     full_env = {
-        **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONPATH": str(code),
         "GRAPH_SERVER_LOG_LEVEL": "WARNING",
         **(env or {}),
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=code, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(name, proc, port, log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} server exited:\n{log.read_text()[-3000:]}")
-        if _ready(port, model):
-            return server
-        time.sleep(0.1)
-    server.stop()
-    raise TimeoutError(f"{name} server not ready:\n{log.read_text()[-3000:]}")
-
-
-def _ready(port: int, model: str) -> bool:
-    import grpc
-
-    from gateway.protos import get_model_status_pb2, model_service_pb2_grpc
-
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-        req = get_model_status_pb2.GetModelStatusRequest()
-        req.model_spec.name = model
-        try:
-            resp = model_service_pb2_grpc.ModelServiceStub(ch).GetModelStatus(req, timeout=1)
-        except grpc.RpcError:
-            return False
-    return any(s.state == 30 for s in resp.model_version_status)
+    cmd = graph_command(port, f"--model_name={model}", f"--model_base_path={base}", *extra)
+    proc = Proc(cmd, scratch / f"graph-{name}.log", env=full_env, cwd=code)
+    try:
+        wait_for(graph_serving(port, model), 120, f"{name} server", proc, interval=0.1)
+    except Exception:
+        proc.stop()
+        raise
+    return Server(name, proc, port)
 
 
 def signature_input(port: int, signature: str) -> tuple[str, int, str]:
     """(input alias, row width, output alias) of the signature, read from GetModelMetadata."""
     import grpc
 
-    from gateway.protos import get_model_metadata_pb2, prediction_service_pb2_grpc
+    from gateway.wire.protos import get_model_metadata_pb2, prediction_service_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
@@ -180,8 +135,8 @@ def client_process(load: Load, results: Any) -> None:
     import grpc
     import numpy as np
 
-    from gateway.protos import predict_pb2, prediction_service_pb2_grpc
-    from gateway.tensors import write_proto
+    from gateway.wire.protos import predict_pb2, prediction_service_pb2_grpc
+    from gateway.wire.tensors import write_proto
 
     channel = grpc.insecure_channel(f"127.0.0.1:{load.port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)

@@ -35,25 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.graph_bench import REPO, Load, Server, client_process, start_server
+from gateway.procs import cpu_seconds
 from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
 
-CLK = os.sysconf("SC_CLK_TCK")
 DEFAULT_CONFIGS = (
     "default=",
     "stack=" + " ".join([*GRAPH_FLAGS, *(f"{k}={v}" for k, v in GRAPH_ENV.items())]),
 )
 
 
-def server_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
 def signature_inputs(port: int, model: str, signature: str) -> tuple[dict[str, int], str]:
     """({input alias: row width}, first output alias) from GetModelMetadata."""
     import grpc
 
-    from gateway.protos import get_model_metadata_pb2, prediction_service_pb2_grpc
+    from gateway.wire.protos import get_model_metadata_pb2, prediction_service_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         req = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
@@ -92,9 +87,9 @@ def measure(server: Server, sig: tuple[dict[str, int], str], args: Any) -> Windo
     for w in workers:
         w.start()
     time.sleep(max(0.0, start - time.time()))
-    cpu0 = server_cpu_s(server.proc.pid)
+    cpu0 = cpu_seconds([server.proc.pid])
     time.sleep(max(0.0, end - time.time()))
-    cpu1 = server_cpu_s(server.proc.pid)
+    cpu1 = cpu_seconds([server.proc.pid])
     collected = [results.get(timeout=120) for _ in workers]
     for w in workers:
         w.join(30)

@@ -33,32 +33,25 @@ from pathlib import Path
 import redis
 import requests
 
+from bench import REPO
 from bench.load import LoadResult, run_load
+from gateway.procs import (
+    Proc,
+    children,
+    cpu_seconds,
+    free_port,
+    graph_command,
+    logic_command,
+    python,
+    rss_mb,
+    start_redis,
+    wait_for,
+)
 from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
-from tests.support import REPO, Proc, children, free_port, python, start_redis, wait_for
 
-CLK = os.sysconf("SC_CLK_TCK")
 PACED_SHARES = (0.25, 0.5, 0.75)
 PACED_SECONDS = 6.0
 HEADER = f"{'server':<34} {'reqs':>7} {'req/s':>8} {'cpu us/req':>11} {'p50 ms':>8} {'p99 ms':>8}"
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def redis_calls(client: redis.Redis) -> int:
@@ -105,16 +98,13 @@ class Bench:
 
     def graph(self, model: str, *flags: str) -> int:
         port = free_port()
-        cmd = [
-            python(),
-            "-m",
-            "gateway.graph_server",
-            f"--port={port}",
+        cmd = graph_command(
+            port,
             f"--model_name={model}",
             f"--model_base_path={self.root / model}",
             *GRAPH_FLAGS,  # as the local stack runs it
             *flags,
-        ]
+        )
         g = self._proc(cmd, f"graph-{model}-{port}", env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV})
         wait_for(lambda: "Running gRPC ModelServer" in g.log.read_text(), 90, f"graph {model}", g)
         return port
@@ -124,7 +114,7 @@ class Bench:
         port = free_port()
         full = {**env, "GATEWAY_BIND": f"127.0.0.1:{port}"}
         proc = Proc(
-            [python(), "-m", "gunicorn", "-c", "python:gateway.logic.gunicorn_conf", app],
+            [*logic_command()[:-1], app],
             self.logs / f"{name}.log",
             env=full,
             cwd=REPO,
@@ -178,7 +168,10 @@ def cpu_part(b: Bench, clients: int, per_client: int) -> list[str]:
     graph_env = {"GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{echo}"])}
     with b.gunicorn("bench.hello_app:create_grpc_app()", "hello-grpc", graph_env) as (url, proc):
         floor, floor_cpu, _ = b.measure(url, proc, body, clients, per_client)
-    with b.gunicorn("gateway.logic.app:create_app()", "logic-risk", b.logic_env("risk", echo)) as (url, proc):
+    with b.gunicorn("gateway.logic.web.app:create_app()", "logic-risk", b.logic_env("risk", echo)) as (
+        url,
+        proc,
+    ):
         logic, logic_cpu, calls = b.measure(url, proc, body, clients, per_client)
     return [
         f"\n1. CPU per 1-record request ({clients} clients, graph in echo mode)",
@@ -216,7 +209,10 @@ def ranking_part(b: Bench, per_client: int, items: int = 100, clients: int = 8) 
     b.load_features("ctr")
     port = b.graph("ctr")
     bodies = ranking_bodies(b.root, items, count=500, seed=7)
-    with b.gunicorn("gateway.logic.app:create_app()", "logic-ctr", b.logic_env("ctr", port)) as (url, proc):
+    with b.gunicorn("gateway.logic.web.app:create_app()", "logic-ctr", b.logic_env("ctr", port)) as (
+        url,
+        proc,
+    ):
         result, cpu, calls = b.measure(url, proc, bodies, clients, per_client)
         paced = []
         for share in PACED_SHARES:  # the same clients, sending on a schedule below saturation

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from bench import REPO
 from gateway import artifacts
-from gateway.logic.transform import Transform, load_transform
 from gateway.saver.recipe import load_recipe
 from gateway.spec import load_spec
+from gateway.transformer.stage import Transform, load_transform
 
-REPO = Path(__file__).resolve().parents[1]
 SIZES = (1, 10, 100)
 
 

@@ -29,11 +29,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench import REPO
+
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="web-overhead-metrics-"))
 os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_client")
 
 from bench.logic_bench import Bench
-from tests.support import REPO
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -118,7 +119,7 @@ def main() -> int:
 
 def measure(b: Bench, echo: int, body: bytes, args: argparse.Namespace) -> tuple[float, float, float, float]:
     from bench.hello_app import create_app as hello_app
-    from gateway.logic.app import create_app
+    from gateway.logic.web.app import create_app
     from gateway.settings import Settings
 
     env = b.logic_env("risk", echo)

@@ -1,7 +1,7 @@
 """A logic worker's start: memory and time with the compiled transformer file vs the pickle.
 
 Each sample is a fresh Python process that does what a gunicorn worker does before its
-first request: import ``gateway.logic.app`` and build the app for a model (risk unless
+first request: import ``gateway.logic.web.app`` and build the app for a model (risk unless
 ``--model`` says otherwise), which loads the version's transformer. Two versions of the same published directory are
 measured, alternating, so machine noise hits both alike:
 
@@ -33,20 +33,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from bench import REPO
+
 HEAVY = ("sklearn", "pandas", "scipy")
 
 # The worker: timings from inside, memory from /proc, and which heavy libraries got imported.
 CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-import gateway.logic.app
+import gateway.logic.web.app
 t1 = time.perf_counter()
 from pathlib import Path
 from gateway.settings import Settings
 settings = Settings(model=sys.argv[4], models_root=Path(sys.argv[1]), version=int(sys.argv[2]),
                     redis_url="redis://127.0.0.1:9/0", graph_targets=["127.0.0.1:9"], access_log=False)
-app = gateway.logic.app.create_app(settings)
+app = gateway.logic.web.app.create_app(settings)
 t2 = time.perf_counter()
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
 mb = lambda key: int(status[key].split()[0]) / 1024

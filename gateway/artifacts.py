@@ -159,9 +159,14 @@ def check_environment(manifest: dict[str, Any], allow_drift: list[str] | tuple[s
     return allowed
 
 
-_SAFE_ROOTS = frozenset(
-    {"sklearn", "numpy", "scipy", "gateway", "pandas", "collections", "_codecs", "copyreg"}
-)
+_SAFE_ROOTS = frozenset({"sklearn", "numpy", "scipy", "pandas", "collections", "_codecs", "copyreg"})
+# Of this package, only the transformer classes pickles are meant to reference: anything else
+# (a process launcher, the CLI) would hand a crafted pickle a callable to run.
+_SAFE_MODULES = frozenset({"gateway.transformer.classes"})
+# Classes that moved since versions were published: their pickles name the old place.
+MOVED: dict[tuple[str, str], tuple[str, str]] = {
+    ("gateway.preprocessing", "CyclicalEncoder"): ("gateway.transformer.classes", "CyclicalEncoder"),
+}
 _SAFE_BUILTINS = frozenset(
     {
         "slice",
@@ -187,8 +192,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
     """Second line of defence after the hash check: only data-science classes resolve."""
 
     def find_class(self, module: str, name: str) -> Any:
+        module, name = MOVED.get((module, name), (module, name))
         root = module.split(".", 1)[0]
-        if (module == "builtins" and name in _SAFE_BUILTINS) or root in _SAFE_ROOTS:
+        if (
+            (module == "builtins" and name in _SAFE_BUILTINS)
+            or root in _SAFE_ROOTS
+            or module in _SAFE_MODULES
+        ):
             return super().find_class(module, name)
         raise ArtifactError(f"pickle references {module}.{name}, which is not an allowed class")
 

@@ -3,8 +3,8 @@
 Every error carries its HTTP status and a stable machine-readable code; one
 handler in the logic service renders them as
 ``{"msg": ..., "code": <status>, "error": <code>, "details": [...]}``.
-The gRPC <-> HTTP tables follow TensorFlow Serving's own mapping so the logic
-tier reports graph failures exactly as the graph's REST API would.
+Graph failures map to HTTP with TensorFlow Serving's own table (``gateway.wire.status``),
+so the logic tier reports them exactly as the graph's REST API would.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+
+from gateway.wire.status import http_status
 
 
 class GatewayError(Exception):
@@ -113,35 +115,9 @@ class ArtifactError(ConfigError):
     """A model artifact failed verification (hash, environment, layout)."""
 
 
-# TensorFlow Serving's gRPC -> HTTP table (model_servers/http_server.cc).
-GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
-    grpc.StatusCode.OK: 200,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-}
-
-
-def http_status_for(code: grpc.StatusCode) -> int:
-    return GRPC_TO_HTTP.get(code, 500)
-
-
 def from_grpc(code: grpc.StatusCode, message: str) -> GatewayError:
     """Turn a graph-side gRPC failure into the gateway error a client should see."""
-    status = http_status_for(code)
+    status = http_status(code)
     name = code.name.lower()
     by_status: dict[int, type[GatewayError]] = {
         404: NotFound,

@@ -87,7 +87,7 @@ class HashField(_Strict):
 
 
 class ViewCache(_Strict):
-    """Keep this view's decoded entities in each worker (see ``gateway.logic.feature_tables``).
+    """Keep this view's decoded entities in each worker (see ``gateway.featurestore.cache``).
 
     Worth it for entities many requests share (a ranking's candidate items); the
     values are exact, not a stale copy: a snapshot's keys never change except by an

@@ -12,17 +12,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
+from gateway import procs
 from gateway.errors import ConfigError
 
 RUN = Path(".run")
@@ -76,16 +74,6 @@ def _pid_file(name: str) -> Path:
     return RUN / "pids" / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _read_pid(name: str) -> int | None:
     try:
         return int(_pid_file(name).read_text().strip())
@@ -94,63 +82,28 @@ def _read_pid(name: str) -> int | None:
 
 
 def running() -> dict[str, int]:
+    """Services of the stack whose process group is alive, by name."""
     out = {}
     for f in sorted((RUN / "pids").glob("*.pid")) if (RUN / "pids").is_dir() else []:
         pid = _read_pid(f.stem)
-        if pid is not None and _alive(pid):
+        if pid is not None and procs.group_alive(pid):
             out[f.stem] = pid
     return out
 
 
-def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    (RUN / "logs").mkdir(parents=True, exist_ok=True)
+def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> procs.Proc:
+    proc = procs.Proc(cmd, RUN / "logs" / f"{name}.log", env=env)
     (RUN / "pids").mkdir(parents=True, exist_ok=True)
-    log = (RUN / "logs" / f"{name}.log").open("ab")
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-        start_new_session=True,
-    )
     _pid_file(name).write_text(f"{proc.pid}\n")
     return proc
 
 
-def wait_ready(
-    name: str, proc: subprocess.Popen[bytes], check: Callable[[], bool], timeout: float = READY_TIMEOUT_S
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{name} exited with status {proc.returncode}; see {RUN / 'logs' / (name + '.log')}"
-            )
-        try:
-            if check():
-                return
-        except Exception:  # not up yet: connection refused, 503, ...
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{name} not ready after {timeout:.0f}s; see {RUN / 'logs' / (name + '.log')}")
-
-
-def http_ok(url: str) -> Callable[[], bool]:
-    return lambda: requests.get(url, timeout=2).status_code == 200
-
-
-def redis_ok(port: int) -> Callable[[], bool]:
-    import redis
-
-    return lambda: bool(redis.Redis(port=port, socket_timeout=1).ping())
-
-
-def graph_ok(port: int, model: str) -> Callable[[], bool]:
-    from gateway.logic.graph_client import GraphClient
-
-    client = GraphClient([f"127.0.0.1:{port}"], model, "", 2.0)
-    return lambda: "AVAILABLE" in client.version_states().values()
+def wait_ready(name: str, proc: procs.Proc, check: Callable[[], bool]) -> None:
+    try:
+        procs.wait_for(check, READY_TIMEOUT_S, name, proc, interval=0.2)
+    except (RuntimeError, TimeoutError) as e:
+        first = str(e).split("\n", 1)[0]
+        raise RuntimeError(f"{first}; see {proc.log}") from e
 
 
 def up(models_root: Path, stack_file: Path) -> int:
@@ -175,24 +128,9 @@ def up(models_root: Path, stack_file: Path) -> int:
 def _start_redis(cfg: StackConfig, started: list[str]) -> None:
     data = RUN / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        "redis-server",
-        "--port",
-        str(cfg.redis_port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(data.resolve()),
-        "--save",
-        "300 1",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-    ]
-    proc = spawn("redis", cmd)
+    proc = spawn("redis", procs.redis_command(cfg.redis_port, data, persist=True))
     started.append("redis")
-    wait_ready("redis", proc, redis_ok(cfg.redis_port))
+    wait_ready("redis", proc, procs.redis_ready(cfg.redis_port))
 
 
 def _start_model(
@@ -207,26 +145,14 @@ def _start_model(
     if ports.grpc is not None:
         _start_graph(models_root, model, ports, started)
         env["GATEWAY_GRAPH_TARGETS"] = f'["127.0.0.1:{ports.grpc}"]'
-    logic = spawn(
-        f"logic-{model}",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:gateway.logic.gunicorn_conf",
-            "gateway.logic.app:create_app()",
-        ],
-        env=env,
-    )
+    logic = spawn(f"logic-{model}", procs.logic_command(), env=env)
     started.append(f"logic-{model}")
-    wait_ready(f"logic-{model}", logic, http_ok(f"http://127.0.0.1:{ports.logic}/ready"))
+    wait_ready(f"logic-{model}", logic, procs.http_ok(f"http://127.0.0.1:{ports.logic}/ready"))
 
 
 def _start_graph(models_root: Path, model: str, ports: ModelPorts, started: list[str]) -> None:
     assert ports.grpc is not None
     flags = [
-        f"--port={ports.grpc}",
         f"--model_name={model}",
         f"--model_base_path={(models_root / model).resolve()}",
         *GRAPH_FLAGS,
@@ -235,11 +161,11 @@ def _start_graph(models_root: Path, model: str, ports: ModelPorts, started: list
         flags.append(f"--rest_api_port={ports.rest}")
     graph = spawn(
         f"graph-{model}",
-        [sys.executable, "-m", "gateway.graph_server", *flags],
+        procs.graph_command(ports.grpc, *flags),
         env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV},
     )
     started.append(f"graph-{model}")
-    wait_ready(f"graph-{model}", graph, graph_ok(ports.grpc, model))
+    wait_ready(f"graph-{model}", graph, procs.graph_serving(ports.grpc, model))
 
 
 def _load_demo_features(models_root: Path, model: str, redis_port: int) -> None:
@@ -269,31 +195,17 @@ def _print_endpoints(cfg: StackConfig) -> None:
 
 
 def down() -> int:
-    procs = running()
-    for pid in procs.values():
+    services = running()
+    for pid in services.values():
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(_group_alive(p) for p in procs.values()):
-        time.sleep(0.1)
-    for name, pid in procs.items():
-        if _group_alive(pid):
-            print(f"{name} (pid {pid}) ignored SIGTERM; killing", file=sys.stderr)
-            os.killpg(pid, signal.SIGKILL)
+    for name, pid in services.items():
+        if procs.stop_group(pid, grace=20):
+            print(f"{name} (pid {pid}) ignored SIGTERM; killed", file=sys.stderr)
     for f in (RUN / "pids").glob("*.pid") if (RUN / "pids").is_dir() else []:
         f.unlink()
-    print(f"stopped {len(procs)} services" if procs else "nothing running")
+    print(f"stopped {len(services)} services" if services else "nothing running")
     return 0
-
-
-def _group_alive(pgid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):  # reap it if we are its parent (up's failure path)
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def status() -> int:

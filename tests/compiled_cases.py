@@ -24,7 +24,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from gateway.preprocessing import CyclicalEncoder
+from gateway.transformer.classes import CyclicalEncoder
 
 NUMBERS = ["x1", "x2", "k"]  # k is an int field: scaled as a number or encoded as a category
 CATEGORIES = ["c1", "c2", "flag"]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import REPO, Proc, free_port, python, redis_server_binary, start_redis, wait_for
+from gateway.procs import Proc, free_port, graph_command, python, redis_server_binary, start_redis, wait_for
+from tests.support import REPO
 
 GRAPH_READY_S = 90.0
 
@@ -113,11 +114,11 @@ def start_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphFacto
 
     def start(*flags: str, ready: bool = True, rest: bool = False) -> tuple[Proc, int]:
         port = free_port()
-        args = [f"--port={port}", *flags]
+        args = list(flags)
         if rest:
             args.append(f"--rest_api_port={free_port()}")
         proc = Proc(
-            [python(), "-m", "gateway.graph_server", *args],
+            graph_command(port, *args),
             logs / f"graph-{port}.log",
             env={"TF_CPP_MIN_LOG_LEVEL": "2"},
         )

@@ -8,9 +8,10 @@ import subprocess
 import threading
 import warnings
 
-from gateway.logic.accesslog import BufferedLog
-from gateway.logic.telemetry import new_request_id
-from tests.support import REPO, python, wait_for
+from gateway.logic.web.accesslog import BufferedLog
+from gateway.logic.web.telemetry import new_request_id
+from gateway.procs import python, wait_for
+from tests.support import REPO
 
 
 def _lines(stream: io.StringIO) -> list[str]:
@@ -81,7 +82,7 @@ def test_concurrent_writers_never_interleave_or_lose_lines() -> None:
 def test_the_process_log_is_flushed_when_python_exits() -> None:
     code = (
         "import sys\n"
-        "from gateway.logic import accesslog\n"
+        "from gateway.logic.web import accesslog\n"
         "log = accesslog.configure(sys.stdout, buffer_bytes=1 << 20, flush_ms=600_000)\n"
         'log.write(b\'{"request_id": "at-exit"}\')\n'
         "assert log.pending() == 1\n"

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.logic.app import create_app
+from gateway.logic.web.app import create_app
 from gateway.settings import Settings
 from tests.support import REPO
 

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from gateway.cli import build_parser, main
-from tests.support import REPO, python
+from gateway.procs import python
+from tests.support import REPO
 
 SUBCOMMANDS = [
     ["models"],

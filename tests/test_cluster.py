@@ -10,10 +10,10 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from gateway import keys
+from gateway.featurestore import keys
 from gateway.featurestore.load import load_entity, read_table
-from gateway.logic.app import create_app
-from gateway.logic.features import FeatureReader
+from gateway.featurestore.reader import FeatureReader
+from gateway.logic.web.app import create_app
 from gateway.settings import Settings
 from gateway.spec import load_spec
 from tests.support import REPO

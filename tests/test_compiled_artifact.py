@@ -24,12 +24,12 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScal
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.logic.compiled import UnsupportedValue, ir, load_program, save_program
-from gateway.logic.compiled.compiler import compile_transformer
-from gateway.logic.transform import Transform, load_transform
 from gateway.saver import publish
-from gateway.saver.compiled import verify, write_compiled
 from gateway.spec import ModelSpec
+from gateway.transformer import UnsupportedValue, ir, load_program, save_program
+from gateway.transformer.compiler import compile_transformer
+from gateway.transformer.stage import Transform, load_transform
+from gateway.transformer.verify import verify, write_compiled
 
 FIELDS = [
     {"name": "amount", "type": "float", "min": 1},

@@ -28,10 +28,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from gateway.logic.compiled import UnknownCategory, UnsupportedValue, load_program, save_program
-from gateway.logic.compiled.columns import BOOL, FLOAT, INT, NONE, OBJECT, STR, Defer, infer
-from gateway.logic.transform import Transform
 from gateway.spec import TransformerSpec
+from gateway.transformer import UnknownCategory, UnsupportedValue, load_program, save_program
+from gateway.transformer.columns import BOOL, FLOAT, INT, NONE, OBJECT, STR, Defer, infer
+from gateway.transformer.stage import Transform
 from tests.compiled_cases import requests, transformers
 
 PROFILE = settings(

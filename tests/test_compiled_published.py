@@ -14,12 +14,13 @@ import pytest
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.logic.app import create_app
-from gateway.logic.compiled import ir
-from gateway.logic.transform import load_transform
+from gateway.logic.web.app import create_app
+from gateway.procs import python
 from gateway.settings import Settings
 from gateway.spec import load_spec
-from tests.support import REPO, python
+from gateway.transformer import ir
+from gateway.transformer.stage import load_transform
+from tests.support import REPO
 
 pytestmark = pytest.mark.slow  # reads the models trained by built_models
 EXAMPLE = json.loads((REPO / "examples" / "risk.json").read_text())
@@ -29,7 +30,7 @@ HEAVY = ("sklearn", "pandas", "scipy")
 WORKER = """
 import json, sys
 from pathlib import Path
-from gateway.logic.app import create_app
+from gateway.logic.web.app import create_app
 from gateway.settings import Settings
 
 args = json.loads(sys.argv[1])

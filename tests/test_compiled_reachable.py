@@ -22,11 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import InvalidField
-from gateway.logic.compiled import UnsupportedValue, load_program, save_program
 from gateway.logic.request import RequestValidator
-from gateway.logic.transform import Transform
 from gateway.saver.recipe import load_recipe
 from gateway.spec import ModelSpec, load_spec
+from gateway.transformer import UnsupportedValue, load_program, save_program
+from gateway.transformer.stage import Transform
 from tests.support import REPO
 
 Risk = tuple[ModelSpec, Transform, Transform]

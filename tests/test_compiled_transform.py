@@ -26,10 +26,10 @@ from sklearn.preprocessing import (
 
 from gateway import artifacts
 from gateway.errors import ConfigError
-from gateway.logic.compiled import UnknownCategory, load_program, save_program
-from gateway.logic.transform import Transform, load_transform
 from gateway.saver.recipe import load_recipe
 from gateway.spec import TransformerSpec, load_spec
+from gateway.transformer import UnknownCategory, load_program, save_program
+from gateway.transformer.stage import Transform, load_transform
 from tests.support import REPO
 
 
@@ -92,7 +92,7 @@ def test_request_path_runs_no_pandas_and_no_scikit_learn(risk: tuple[Transform, 
     transform(columns, 5)  # first call out of the way
     foreign = ("pandas", "sklearn")
     compiled = _modules_run(lambda: transform(columns, 5))
-    assert any(m.startswith("gateway.logic.compiled") for m in compiled)
+    assert any(m.startswith("gateway.transformer") for m in compiled)
     assert not {m for m in compiled if m.startswith(foreign)}
     # The probe does see them on the reference path, so the check above can fail.
     reference = _modules_run(lambda: transform.reference(columns, 5))

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from gateway import artifacts
 from gateway.featurestore.commands import load_file
-from gateway.logic.app import create_app
+from gateway.logic.web.app import create_app
 from gateway.settings import Settings
 from gateway.spec import ModelSpec, load_spec
 from tests.support import REPO

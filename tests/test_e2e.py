@@ -20,8 +20,9 @@ import pytest
 import requests
 
 from gateway.featurestore.load import read_table
+from gateway.procs import Proc, children, free_port, logic_command, wait_for
 from gateway.spec import load_spec
-from tests.support import REPO, Proc, children, free_port, python, wait_for
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +47,7 @@ def logic_url(
     }
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     proc = Proc(
-        [
-            python(),
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:gateway.logic.gunicorn_conf",
-            "gateway.logic.app:create_app()",
-        ],
+        logic_command(),
         log,
         env=env,
         cwd=REPO,
@@ -144,7 +138,7 @@ def _gunicorn_master(port: int) -> int:
             args = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"gateway.logic.app:create_app()" in args and children(int(cmdline.parent.name)):
+        if b"gateway.logic.web.app:create_app()" in args and children(int(cmdline.parent.name)):
             environ = (cmdline.parent / "environ").read_bytes()
             if f"GATEWAY_BIND=127.0.0.1:{port}".encode() in environ:
                 return int(cmdline.parent.name)
@@ -246,14 +240,7 @@ def test_buffered_access_log_is_written_when_a_worker_exits(
         "GATEWAY_ACCESS_LOG_BUFFER_BYTES": str(1 << 20),
         "GATEWAY_ACCESS_LOG_FLUSH_MS": "600000",
     }
-    cmd = [
-        python(),
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:gateway.logic.gunicorn_conf",
-        "gateway.logic.app:create_app()",
-    ]
+    cmd = logic_command()
     proc = Proc(cmd, tmp_path / "gunicorn.log", env=env, cwd=REPO)
     try:
         url = f"http://127.0.0.1:{port}"

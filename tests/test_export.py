@@ -17,13 +17,14 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.logic.compiled import ir
-from gateway.logic.transform import load_transform
+from gateway.procs import python
 from gateway.saver.export import WARMUP_FILE, export_version
 from gateway.saver.inspect import inspect_version
 from gateway.saver.recipe import LABEL, load_recipe
 from gateway.spec import load_spec
-from tests.support import REPO, python
+from gateway.transformer import ir
+from gateway.transformer.stage import load_transform
+from tests.support import REPO
 
 pytestmark = pytest.mark.slow  # trains the models (built_models) and loads TensorFlow
 SAMPLE_ROWS = 300

@@ -12,10 +12,11 @@ import redis
 import requests
 from flask import Flask
 
-from gateway.logic.app import create_app
+from gateway.logic.web.app import create_app
+from gateway.procs import Proc, free_port
 from gateway.settings import Settings
 from tests.conftest import GraphFactory
-from tests.support import REPO, Proc, free_port
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 

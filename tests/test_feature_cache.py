@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import redis
 
+from gateway.featurestore.cache import CachedTable, ViewTable
 from gateway.featurestore.load import load_entity, update_entity
-from gateway.logic.compiled.columns import Column, infer
-from gateway.logic.feature_tables import CachedTable, ViewTable
-from gateway.logic.features import FeatureReader
+from gateway.featurestore.reader import FeatureReader
 from gateway.spec import ModelSpec
+from gateway.transformer.columns import Column, infer
 from tests.fs_support import DIM, small_spec, users, vectors_of
 
 DB = 6

@@ -9,10 +9,10 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from gateway import keys
+from gateway.featurestore import keys
 from gateway.featurestore.commands import get_features
 from gateway.featurestore.load import load_entity, update_entity
-from gateway.logic.features import FeatureReader
+from gateway.featurestore.reader import FeatureReader
 from tests.fs_support import small_spec, users, vectors_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]

@@ -15,13 +15,14 @@ import pandas as pd
 import pytest
 import redis
 
-from gateway import keys
+from gateway.featurestore import keys
 from gateway.featurestore.commands import get_features
 from gateway.featurestore.load import gc_snapshots, load_entity, update_entity
+from gateway.featurestore.reader import FeatureReader
 from gateway.featurestore.table import BadRows
-from gateway.logic.features import FeatureReader
+from gateway.procs import python
 from tests.fs_support import DIM, small_spec, users, vectors_of
-from tests.support import REPO, python
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 DB = 3

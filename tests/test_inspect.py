@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from gateway.procs import python
 from gateway.saver.inspect import inspect_version, render_text
-from tests.support import ANCHORS, ANCHORS_FOUND, NO_ANCHORS, REPO, python
+from tests.support import ANCHORS, ANCHORS_FOUND, NO_ANCHORS, REPO
 
 HALF_PLUS_TWO = ANCHORS / "saved_model_half_plus_two_cpu" / "00000123"
 needs_anchors = pytest.mark.skipif(ANCHORS_FOUND is None, reason=NO_ANCHORS)

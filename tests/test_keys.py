@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
-from gateway import keys
+from gateway.featurestore import keys
 
 
 def test_keys_are_exact_strings() -> None:

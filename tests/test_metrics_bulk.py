@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
-from gateway.logic.telemetry import SCORE_BUCKETS, observe_many
+from gateway.logic.web.telemetry import SCORE_BUCKETS, observe_many
 
 
 def _hist() -> tuple[CollectorRegistry, Histogram]:
@@ -42,7 +42,7 @@ def test_observe_many_equals_observe_one_by_one() -> None:
 def test_pending_updates_reach_the_values_only_when_flushed_and_add_up_exactly() -> None:
     from prometheus_client import Counter
 
-    from gateway.logic.metric_buffer import PendingMetrics
+    from gateway.logic.web.metric_buffer import PendingMetrics
 
     reg_a, a = _hist()
     reg_b, b = _hist()
@@ -67,7 +67,7 @@ def test_pending_updates_reach_the_values_only_when_flushed_and_add_up_exactly()
 
 
 def test_unbuffered_pending_applies_at_once() -> None:
-    from gateway.logic.metric_buffer import PendingMetrics
+    from gateway.logic.web.metric_buffer import PendingMetrics
 
     reg, h = _hist()
     PendingMetrics(flush_ms=0).observe(h.labels("x"), [0.3, 0.7])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gateway.artifacts import safe_unpickle
-from gateway.preprocessing import CyclicalEncoder
+from gateway.transformer.classes import CyclicalEncoder
 
 
 def test_hours_wrap_around_midnight() -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.support import python
+from gateway.procs import python
 
 PROBE = """
 import sys, resource
-import gateway.protos
-from gateway.logic import graph_client, app
+import gateway.wire.protos
+from gateway.logic import graph_client
+from gateway.logic.web import app
 print(sorted(m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow.python")))
 """
 
@@ -21,7 +22,7 @@ def test_logic_imports_do_not_load_tensorflow() -> None:
 
 def test_real_tensorflow_still_imports_after_the_shim() -> None:
     probe = (
-        "import gateway.protos as p, numpy as np\n"
+        "import gateway.wire.protos as p, numpy as np\n"
         "import tensorflow as tf\n"
         "t = tf.make_tensor_proto(np.array([1.5], np.float32))\n"
         "assert isinstance(t, p.tensor_pb2.TensorProto), type(t)\n"

@@ -12,11 +12,11 @@ import pytest
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.protos import prediction_log_pb2
 from gateway.saver.export import WARMUP_FILE
 from gateway.saver.inspect import inspect_version
 from gateway.spec import load_spec
-from gateway.tensors import to_numpy
+from gateway.wire.protos import prediction_log_pb2
+from gateway.wire.tensors import to_numpy
 
 # Every test here reads the models trained from scratch by the built_models fixture.
 pytestmark = pytest.mark.slow

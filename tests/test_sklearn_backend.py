@@ -14,10 +14,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from gateway.featurestore.load import read_table
-from gateway.logic.app import create_app
+from gateway.logic.web.app import create_app
+from gateway.procs import free_port
 from gateway.settings import Settings
 from gateway.spec import load_spec
-from tests.support import REPO, free_port
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 

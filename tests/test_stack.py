@@ -11,7 +11,8 @@ import pytest
 import requests
 import yaml
 
-from tests.support import REPO, free_port, proc_stat, python
+from gateway.procs import free_port, proc_stat, python
+from tests.support import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,9 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.logic.app import create_app
+from gateway.logic.web.app import create_app
+from gateway.procs import free_port
 from gateway.settings import Settings
-from tests.support import REPO, free_port
+from tests.support import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.protos import tensor_pb2, types_pb2
-from gateway.tensors import TensorError, make_shape, to_numpy, to_proto
+from gateway.wire.protos import tensor_pb2, types_pb2
+from gateway.wire.tensors import TensorError, make_shape, to_numpy, to_proto
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from gateway.preprocessing import CyclicalEncoder
 from gateway.saver.recipe import LABEL, Dataset
+from gateway.transformer.classes import CyclicalEncoder
 
 LATENT = 8
 EMBEDDING_DIM = 32

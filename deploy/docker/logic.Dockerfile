@@ -22,4 +22,4 @@ USER 10001
 ENV PATH=/opt/venv/bin:$PATH GATEWAY_MODELS_ROOT=/app/models GATEWAY_BIND=0.0.0.0:8000
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=2s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health').status!=200)"
-CMD ["gunicorn", "-c", "python:gateway.logic.gunicorn_conf", "gateway.logic.app:create_app()"]
+CMD ["gunicorn", "-c", "python:gateway.logic.web.gunicorn_conf", "gateway.logic.web.app:create_app()"]

@@ -2,7 +2,7 @@
 
 ``make up`` (``gateway.stack``) loads the demo tables through :func:`load_file`,
 so the local stack exercises exactly the command operators run. Reads go through
-the logic service's own :class:`~gateway.logic.features.FeatureReader`, so
+the logic service's own :class:`~gateway.featurestore.reader.FeatureReader`, so
 ``features get`` shows what a scoring request would see, defaults included.
 """
 
@@ -66,7 +66,7 @@ def get_features(
     client: Any, spec: ModelSpec, entity: str, ids: list[str], cluster: bool = False
 ) -> list[dict[str, Any]]:
     """Each id's features as the logic service reads them: live snapshot, declared defaults if absent."""
-    from gateway.logic.features import FeatureReader
+    from gateway.featurestore.reader import FeatureReader
 
     views = entity_views(spec, entity)
     # The same reader the service runs, restricted to this entity's views.

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 import redis
 
-from gateway import keys
+from gateway.featurestore import keys
 from gateway.featurestore.table import ID_COLUMN, Encoded, encode, entity_views, read_table
 from gateway.spec import FeatureView, ModelSpec
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gateway import keys
+from gateway.featurestore import keys
 from gateway.spec import FeatureView, ModelSpec
 
 ID_COLUMN = "id"

@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf import text_format
 
 from gateway.graph_server.manager import ModelSource, VersionPolicy
-from gateway.protos import model_server_config_pb2
+from gateway.wire.protos import model_server_config_pb2
 
 TENSORFLOW_PLATFORM = "tensorflow"
 

@@ -21,7 +21,7 @@ from gateway.graph_server.manager import ModelManager
 from gateway.graph_server.monitoring import CallInfo
 from gateway.graph_server.runner import Arrays, Outputs, Runner, timeout_ms
 from gateway.graph_server.servable import DEFAULT_SIGNATURE
-from gateway.protos import (
+from gateway.wire.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,

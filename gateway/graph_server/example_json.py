@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.graph_server.errors import invalid
 from gateway.graph_server.rest_json import debug, decode_b64, format_float32, is_b64, json_type
-from gateway.protos import feature_pb2, input_pb2
+from gateway.wire.protos import feature_pb2, input_pb2
 
 
 def examples_input(doc: Mapping[str, Any]) -> Any:

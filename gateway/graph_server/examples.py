@@ -19,7 +19,7 @@ from google.protobuf import text_format
 
 from gateway.graph_server.errors import invalid, unimplemented
 from gateway.graph_server.servable import DEFAULT_SIGNATURE, Servable
-from gateway.protos import classification_pb2, inference_pb2, regression_pb2
+from gateway.wire.protos import classification_pb2, inference_pb2, regression_pb2
 
 CLASSIFY = "tensorflow/serving/classify"
 REGRESS = "tensorflow/serving/regress"

@@ -15,8 +15,8 @@ import grpc
 from gateway.graph_server.dataplane import Dataplane
 from gateway.graph_server.errors import ServingError
 from gateway.graph_server.monitoring import CallInfo, Metrics
-from gateway.protos import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
-from gateway.tensors import TensorError, fill_proto_fields, to_numpy
+from gateway.wire.protos import model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc
+from gateway.wire.tensors import TensorError, fill_proto_fields, to_numpy
 
 log = logging.getLogger("gateway.graph_server")
 R = TypeVar("R")

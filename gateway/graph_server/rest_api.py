@@ -22,18 +22,19 @@ from urllib.parse import unquote
 from google.protobuf import json_format
 
 from gateway.graph_server.dataplane import Dataplane
-from gateway.graph_server.errors import ServingError, http_status, invalid
+from gateway.graph_server.errors import ServingError, invalid
 from gateway.graph_server.example_json import classification_json, examples_input, regression_json
 from gateway.graph_server.monitoring import CallInfo, Metrics
 from gateway.graph_server.rest_json import parse_body, predict_inputs, predict_json, signature_name
-from gateway.protos import (
+from gateway.wire.protos import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
     regression_pb2,
 )
-from gateway.tensors import TensorError
+from gateway.wire.status import http_status
+from gateway.wire.tensors import TensorError
 
 log = logging.getLogger("gateway.graph_server")
 

@@ -30,8 +30,8 @@ import numpy as np
 
 from gateway.graph_server.errors import ServingError, invalid, unimplemented
 from gateway.graph_server.servable import type_name
-from gateway.protos import types_pb2
-from gateway.tensors import NUMPY_OF
+from gateway.wire.protos import types_pb2
+from gateway.wire.tensors import NUMPY_OF
 
 Array = np.ndarray[Any, Any]
 _MAX_DEBUG = 256

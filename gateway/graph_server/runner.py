@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gateway.tensors import NUMPY_OF
+from gateway.wire.tensors import NUMPY_OF
 
 Arrays = Mapping[str, np.ndarray[Any, Any]]
 Outputs = dict[str, np.ndarray[Any, Any]]

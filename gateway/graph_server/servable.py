@@ -28,8 +28,8 @@ from tensorflow.core.protobuf import config_pb2
 
 from gateway.graph_server.errors import ServingError, failed_precondition, invalid
 from gateway.graph_server.runner import PreparedPredict
-from gateway.protos import meta_graph_pb2, types_pb2
-from gateway.tensors import DTYPE_OF, NUMPY_OF, TensorError, dtype_name, to_numpy
+from gateway.wire.protos import meta_graph_pb2, types_pb2
+from gateway.wire.tensors import DTYPE_OF, NUMPY_OF, TensorError, dtype_name, to_numpy
 
 tf1 = tf.compat.v1
 tf1.logging.set_verbosity(tf1.logging.ERROR)

@@ -20,8 +20,8 @@ from gateway.graph_server import examples
 from gateway.graph_server.errors import ServingError, invalid
 from gateway.graph_server.runner import Runner
 from gateway.graph_server.servable import Servable, grpc_code
-from gateway.protos import prediction_log_pb2
-from gateway.tensors import to_numpy
+from gateway.wire.protos import prediction_log_pb2
+from gateway.wire.tensors import to_numpy
 
 log = logging.getLogger("gateway.graph_server")
 

@@ -6,13 +6,13 @@ import logging
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.logic.features import FeatureReader, connect
+from gateway.featurestore.reader import FeatureReader, connect
 from gateway.logic.graph_client import GraphClient
 from gateway.logic.orchestrator import ModelVersion, Predictor, Scorer
 from gateway.logic.predictors import GraphPredictor, SklearnPredictor
-from gateway.logic.transform import load_transform
 from gateway.settings import Settings
 from gateway.spec import EstimatorSpec, ModelSpec, load_spec
+from gateway.transformer.stage import load_transform
 
 log = logging.getLogger("gateway.logic")
 

@@ -1,7 +1,7 @@
 """Stage 4: call the graph service (TF-Serving's ``PredictionService``) over gRPC.
 
 No TensorFlow: requests and responses are built and read with the generated
-message classes and ``gateway.tensors``. One channel per worker process, created
+message classes and ``gateway.wire.tensors``. One channel per worker process, created
 lazily after gunicorn forks; several targets are balanced with gRPC's
 ``round_robin`` policy. Every call carries the spec's deadline and is retried
 once, only on UNAVAILABLE (the call never reached a server that could run it).
@@ -18,13 +18,13 @@ import grpc
 import numpy as np
 
 from gateway import errors
-from gateway.protos import (
+from gateway.wire.protos import (
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from gateway.tensors import to_numpy, write_proto
+from gateway.wire.tensors import to_numpy, write_proto
 
 _STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
 _OPTIONS = [

@@ -16,12 +16,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from gateway.errors import UnknownVersion
-from gateway.logic.compiled.columns import Column, Defer, infer
-from gateway.logic.features import FeatureReader, Features
+from gateway.featurestore.reader import FeatureReader, Features
 from gateway.logic.postprocess import PostProcessor
 from gateway.logic.request import RequestValidator, ScoreRequest
-from gateway.logic.transform import Transform
 from gateway.spec import ModelSpec
+from gateway.transformer.columns import Column, Defer, infer
+from gateway.transformer.stage import Transform
 
 STAGES = ("validate", "features", "transform", "graph", "post")
 

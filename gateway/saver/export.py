@@ -8,7 +8,7 @@ Packaging checks what the serving side will rely on before anything is published
   it references no class outside sklearn/numpy/scipy/pandas/``gateway``;
 * the transformer compiles into ``transformer.compiled.npz`` and that file, loaded
   as a worker loads it, reproduces ``transform`` on the held-out rows
-  (``gateway.saver.compiled``);
+  (``gateway.transformer.verify``);
 * the held-out rows run through the staged SavedModel the way the graph
   service runs it (a TF1 session over the MetaGraph), giving the baseline score
   distribution, the metrics, and the warmup records TF-Serving replays at load.
@@ -38,10 +38,10 @@ import pandas as pd
 from gateway import artifacts
 from gateway.errors import ArtifactError, ConfigError
 from gateway.saver import publish, stats
-from gateway.saver.compiled import write_compiled
 from gateway.saver.inspect import serving_signatures
 from gateway.saver.recipe import LABEL
 from gateway.spec import ModelSpec, load_spec
+from gateway.transformer.verify import write_compiled
 
 log = logging.getLogger("gateway.saver")
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
@@ -131,8 +131,8 @@ def write_warmup(path: Path, spec: ModelSpec, inputs: dict[str, np.ndarray[Any, 
     """Real PredictionLog records from held-out rows, so TF-Serving warms every batch shape."""
     import tensorflow as tf
 
-    from gateway.protos import prediction_log_pb2
-    from gateway.tensors import to_proto
+    from gateway.wire.protos import prediction_log_pb2
+    from gateway.wire.tensors import to_proto
 
     assert spec.graph is not None
     path.parent.mkdir(parents=True, exist_ok=True)

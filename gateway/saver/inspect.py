@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.protos import saved_model_pb2, types_pb2
+from gateway.wire.protos import saved_model_pb2, types_pb2
 
 SAVED_MODEL = "saved_model.pb"
 

@@ -19,10 +19,10 @@ import numpy as np
 
 from gateway.errors import ConfigError
 from gateway.saver import publish, stats
-from gateway.saver.compiled import write_compiled
 from gateway.saver.export import check_transformer_pickle
 from gateway.saver.recipe import LABEL, Dataset
 from gateway.spec import EstimatorSpec, ModelSpec
+from gateway.transformer.verify import write_compiled
 
 log = logging.getLogger("gateway.saver")
 

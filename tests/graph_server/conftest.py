@@ -14,16 +14,17 @@ import numpy as np
 import pytest
 import requests
 
-from gateway.protos import (
+from gateway.procs import Proc, free_port
+from gateway.wire.protos import (
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
     types_pb2,
 )
-from gateway.tensors import to_numpy
+from gateway.wire.tensors import to_numpy
 from tests.conftest import GraphFactory
-from tests.support import ANCHORS_FOUND, NO_ANCHORS, Proc, free_port
+from tests.support import ANCHORS_FOUND, NO_ANCHORS
 
 RPC_TIMEOUT = 30.0
 

@@ -20,11 +20,11 @@ import pytest
 
 from gateway.graph_server.batching import BatchingOptions, BatchingRunner
 from gateway.graph_server.errors import ServingError
-from gateway.protos import predict_pb2
-from gateway.tensors import to_numpy, to_proto
+from gateway.procs import wait_for
+from gateway.wire.protos import predict_pb2
+from gateway.wire.tensors import to_numpy, to_proto
 from tests.conftest import GraphFactory
 from tests.graph_server.conftest import RPC_TIMEOUT, Graph, half_plus_two_rows, start_server
-from tests.support import wait_for
 
 HP2 = "saved_model_half_plus_two_cpu"
 LONG_MICROS = 120_000_000  # batches close because they are full, never by timeout

@@ -13,9 +13,10 @@ import pytest
 
 from gateway.graph_server import example_json, rest_json
 from gateway.graph_server.config import ConfigFileError, parse_model_config_text, sources_from_config
-from gateway.graph_server.errors import ServingError, http_status
+from gateway.graph_server.errors import ServingError
 from gateway.graph_server.protodefs import ProtoTextError, monitoring_config
-from gateway.protos import example_pb2, types_pb2
+from gateway.wire.protos import example_pb2, types_pb2
+from gateway.wire.status import http_status
 
 F, S, I64, I32, B = (
     types_pb2.DT_FLOAT,

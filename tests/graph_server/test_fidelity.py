@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import requests
 
-from gateway.protos import (
+from gateway.wire.protos import (
     classification_pb2,
     example_pb2,
     get_model_metadata_pb2,
@@ -28,7 +28,7 @@ from gateway.protos import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from gateway.tensors import to_numpy, to_proto
+from gateway.wire.tensors import to_numpy, to_proto
 from tests.conftest import GraphFactory
 from tests.graph_server.conftest import (
     RPC_TIMEOUT,

@@ -17,11 +17,11 @@ import grpc
 import numpy as np
 import pytest
 
-from gateway.protos import predict_pb2, prediction_log_pb2
-from gateway.tensors import to_proto
+from gateway.procs import wait_for
+from gateway.wire.protos import predict_pb2, prediction_log_pb2
+from gateway.wire.tensors import to_proto
 from tests.conftest import GraphFactory
 from tests.graph_server.conftest import RPC_TIMEOUT, Graph, start_server
-from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 

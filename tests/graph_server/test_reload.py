@@ -15,10 +15,10 @@ import grpc
 import pytest
 from google.protobuf import text_format
 
-from gateway.protos import model_management_pb2
+from gateway.procs import wait_for
+from gateway.wire.protos import model_management_pb2
 from tests.conftest import GraphFactory
 from tests.graph_server.conftest import RPC_TIMEOUT, Graph, config_text, predict_x, start_server, y_of
-from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 

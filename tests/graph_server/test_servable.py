@@ -12,8 +12,8 @@ import pytest
 
 from gateway.graph_server.errors import ServingError
 from gateway.graph_server.runner import DirectRunner, EchoRunner
-from gateway.protos import prediction_log_pb2
-from gateway.tensors import to_proto
+from gateway.wire.protos import prediction_log_pb2
+from gateway.wire.tensors import to_proto
 from tests.support import ANCHORS, ANCHORS_FOUND, NO_ANCHORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(ANCHORS_FOUND is None, reason=NO_ANCHORS)]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.procs import free_port, python
 from tests.graph_server.conftest import config_text
-from tests.support import REPO, free_port, python
+from tests.support import REPO
 
 
 def run_server(*flags: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

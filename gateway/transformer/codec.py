@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from gateway.logic.compiled.base import Op, Unsupported
-from gateway.logic.compiled.columns import Array
+from gateway.transformer.base import Op, Unsupported
+from gateway.transformer.columns import Array
 
 _STORABLE_KINDS = "biufU"  # numpy kinds stored as arrays; object arrays go to JSON
 

@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gateway.logic.compiled.base import Op
-from gateway.logic.compiled.codec import Reader, Writer
-from gateway.logic.compiled.columns import Array, Data, Defer, Frame, to_matrix
+from gateway.transformer.base import Op
+from gateway.transformer.codec import Reader, Writer
+from gateway.transformer.columns import Array, Data, Defer, Frame, to_matrix
 
 
 def weigh(out: Any, weight: Any) -> Any:

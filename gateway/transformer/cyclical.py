@@ -1,4 +1,4 @@
-"""``gateway.preprocessing.CyclicalEncoder`` as numpy operations.
+"""``gateway.transformer.classes.CyclicalEncoder`` as numpy operations.
 
 Its ``transform`` is ``numpy.asarray(x, dtype=float64)`` (no ``check_array``: infinities
 and NaN pass through) followed by ``sin``/``cos`` of ``2 * pi * x / period``. The op below
@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gateway.logic.compiled.base import Compiled, Shape, Unsupported, check_input
-from gateway.logic.compiled.codec import Reader, Writer
-from gateway.logic.compiled.columns import BOOL, FLOAT, INT, NONE, Array, Data, Defer, Frame
+from gateway.transformer.base import Compiled, Shape, Unsupported, check_input
+from gateway.transformer.codec import Reader, Writer
+from gateway.transformer.columns import BOOL, FLOAT, INT, NONE, Array, Data, Defer, Frame
 
 
 class Cyclical:

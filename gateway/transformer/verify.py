@@ -1,7 +1,7 @@
 """The compiled transformer a version ships beside its pickle, checked before it is published.
 
-Packaging compiles the fitted transformer (``gateway.logic.compiled``), writes the program
-as data (``transformer.compiled.npz``, see ``gateway.logic.compiled.ir``), loads that file
+Packaging compiles the fitted transformer (``gateway.transformer``), writes the program
+as data (``transformer.compiled.npz``, see ``gateway.transformer.ir``), loads that file
 back through the loader the logic service uses, and checks that it reproduces
 ``transformer.transform`` on the version's held-out sample rows within 1e-9 (float64).
 A fully compiled program is loaded on its own, exactly as a worker will load it; a program
@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from gateway.errors import ArtifactError, ConfigError, GatewayError
-from gateway.logic.compiled import Program, UnknownCategory, UnsupportedValue, ir, load_program, save_program
-from gateway.logic.compiled.compiler import compile_transformer
 from gateway.spec import FieldSpec, ModelSpec
+from gateway.transformer import Program, UnknownCategory, UnsupportedValue, ir, load_program, save_program
+from gateway.transformer.compiler import compile_transformer
 
 log = logging.getLogger("gateway.saver")
 TOLERANCE = 1e-9

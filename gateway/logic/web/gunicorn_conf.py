@@ -1,6 +1,6 @@
 """gunicorn settings for the logic service; every value can be overridden by env.
 
-Used as ``gunicorn -c python:gateway.logic.gunicorn_conf 'gateway.logic.app:create_app()'``.
+Used as ``gunicorn -c python:gateway.logic.web.gunicorn_conf 'gateway.logic.web.app:create_app()'``.
 The app is *not* preloaded: each worker builds its own Redis pool and gRPC
 channel after the fork (gRPC channels do not survive a fork).
 """
@@ -60,7 +60,7 @@ def child_exit(server: object, worker: object) -> None:
 
 def _flush_buffers() -> None:
     """Write what the worker has buffered: access-log lines and metric updates."""
-    from gateway.logic import accesslog, metric_buffer
+    from gateway.logic.web import accesslog, metric_buffer
 
     metric_buffer.flush()
     accesslog.flush()

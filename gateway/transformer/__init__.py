@@ -17,7 +17,7 @@ marker), ``OneHotEncoder`` (every ``handle_unknown``, ``drop``, infrequent categ
 ``sparse_output``, ``dtype``), ``OrdinalEncoder`` (``use_encoded_value``,
 ``encoded_missing_value``, infrequent categories), ``FunctionTransformer`` with no
 function or a known pure numpy ufunc (``numeric.UFUNCS``) and this package's own
-``gateway.preprocessing.CyclicalEncoder``.
+``gateway.transformer.classes.CyclicalEncoder``.
 
 Everything else (another class, a custom function, ``set_output(transform="pandas")``,
 a fitted-column mismatch) keeps running through scikit-learn, one ``ColumnTransformer``
@@ -41,8 +41,8 @@ stored form alone has no reference: it refuses such a request with ``Unsupported
 (a 400 naming the column) instead. ``Program.deferred`` counts both.
 """
 
-from gateway.logic.compiled.encoders import UnknownCategory
-from gateway.logic.compiled.ir import load_program, save_program
-from gateway.logic.compiled.program import Program, UnsupportedValue
+from gateway.transformer.encoders import UnknownCategory
+from gateway.transformer.ir import load_program, save_program
+from gateway.transformer.program import Program, UnsupportedValue
 
 __all__ = ["Program", "UnknownCategory", "UnsupportedValue", "load_program", "save_program"]

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gateway.errors import InvalidField
-from gateway.logic.compiled.base import Compiled, Shape, Unsupported, check_input, require
-from gateway.logic.compiled.codec import Malformed, Reader, Writer
-from gateway.logic.compiled.columns import Array, Data, Defer, column_values
+from gateway.transformer.base import Compiled, Shape, Unsupported, check_input, require
+from gateway.transformer.codec import Malformed, Reader, Writer
+from gateway.transformer.columns import Array, Data, Defer, column_values
 
 UNKNOWN = -1
 

@@ -2,7 +2,7 @@
 
 A published version carries its transformer twice: ``transformer.pkl`` (the fitted
 scikit-learn object) and ``transformer.compiled.npz`` (that object compiled into numpy
-operations and stored as data, see ``gateway.logic.compiled``). ``load_transform`` builds
+operations and stored as data, see ``gateway.transformer``). ``load_transform`` builds
 the request path from the compiled file when the manifest vouches for it (sha256; the
 pickle's is checked too, so a damaged version never starts) and records it as serving
 alone: nothing is unpickled, and scikit-learn, pandas and scipy are never imported. Otherwise (a version published before compiled files existed, a
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from gateway import artifacts
-from gateway.logic.compiled import Program, ir, load_program
-from gateway.logic.compiled.columns import as_list
 from gateway.spec import TransformerSpec
+from gateway.transformer import Program, ir, load_program
+from gateway.transformer.columns import as_list
 
 log = logging.getLogger("gateway.logic")
 
@@ -45,7 +45,7 @@ class Transform:
     """
 
     def __init__(self, fitted: Any, spec: TransformerSpec, compile: bool = True) -> None:
-        from gateway.logic.compiled.compiler import compile_transformer, reference_program
+        from gateway.transformer.compiler import compile_transformer, reference_program
 
         build = compile_transformer if compile else reference_program
         self._setup(build(fitted, list(spec.columns)), spec, "pickle", lambda: fitted, fitted)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.logic.compiled.columns import Data
+from gateway.transformer.columns import Data
 
 Op = Callable[[Data], Data]
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from gateway.errors import InvalidField
-from gateway.logic.compiled.base import Op
-from gateway.logic.compiled.columns import (
+from gateway.transformer.base import Op
+from gateway.transformer.columns import (
     BOOL,
     FLOAT,
     INT,
@@ -34,7 +34,7 @@ from gateway.logic.compiled.columns import (
     as_list,
     to_matrix,
 )
-from gateway.logic.compiled.combine import weigh
+from gateway.transformer.combine import weigh
 
 _INT64 = (-(2**63), 2**63 - 1)
 

@@ -18,9 +18,9 @@ import numpy as np
 from sklearn.compose import ColumnTransformer
 
 from gateway.errors import ConfigError
-from gateway.logic.compiled.base import Unsupported
-from gateway.logic.compiled.compose import Part, column_parts, compile_part
-from gateway.logic.compiled.program import Block, Program
+from gateway.transformer.base import Unsupported
+from gateway.transformer.compose import Part, column_parts, compile_part
+from gateway.transformer.program import Block, Program
 
 
 def compile_transformer(fitted: Any, columns: list[str]) -> Program:

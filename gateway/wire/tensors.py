@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.protos import tensor_pb2, tensor_shape_pb2, types_pb2
+from gateway.wire.protos import tensor_pb2, tensor_shape_pb2, types_pb2
 
 DT = types_pb2.DataType
 

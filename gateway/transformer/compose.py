@@ -22,17 +22,17 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from gateway.logic.compiled.base import Compiled, Op, Shape, Unsupported, require
-from gateway.logic.compiled.combine import Chain, Columns
-from gateway.logic.compiled.cyclical import cyclical_encoder
-from gateway.logic.compiled.encoders import one_hot_encoder, ordinal_encoder
-from gateway.logic.compiled.numeric import (
+from gateway.transformer.base import Compiled, Op, Shape, Unsupported, require
+from gateway.transformer.classes import CyclicalEncoder
+from gateway.transformer.combine import Chain, Columns
+from gateway.transformer.cyclical import cyclical_encoder
+from gateway.transformer.encoders import one_hot_encoder, ordinal_encoder
+from gateway.transformer.numeric import (
     function_transformer,
     min_max_scaler,
     simple_imputer,
     standard_scaler,
 )
-from gateway.preprocessing import CyclicalEncoder
 
 Builder = Callable[[Any, Shape], Compiled]
 

@@ -21,9 +21,9 @@ import orjson
 from flask import Flask, Request, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
-from gateway.logic.accesslog import BufferedLog
-from gateway.logic.metric_buffer import PENDING, bucket_counts
 from gateway.logic.orchestrator import Scored
+from gateway.logic.web.accesslog import BufferedLog
+from gateway.logic.web.metric_buffer import PENDING, bucket_counts
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

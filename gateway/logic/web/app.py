@@ -14,11 +14,11 @@ from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
-from gateway.logic import accesslog, metric_buffer, openapi, telemetry, views
-from gateway.logic.accesslog import BufferedLog
 from gateway.logic.orchestrator import Scorer
-from gateway.logic.readiness import Readiness
-from gateway.logic.views import json_response
+from gateway.logic.web import accesslog, metric_buffer, openapi, telemetry, views
+from gateway.logic.web.accesslog import BufferedLog
+from gateway.logic.web.readiness import Readiness
+from gateway.logic.web.views import json_response
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.logic")

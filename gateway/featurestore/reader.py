@@ -19,12 +19,12 @@ import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
-from gateway import keys
 from gateway.errors import FeatureStoreError
-from gateway.logic.compiled.columns import as_list
-from gateway.logic.feature_tables import Rows, Stamp, TableCache, ViewTable
+from gateway.featurestore import keys
+from gateway.featurestore.cache import Rows, Stamp, TableCache, ViewTable
 from gateway.settings import Settings
 from gateway.spec import ModelSpec
+from gateway.transformer.columns import as_list
 
 RedisClient = redis.Redis | RedisCluster
 

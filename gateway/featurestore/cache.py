@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from gateway.logic.compiled.columns import FLOAT, STR, Column
 from gateway.spec import FeatureView
+from gateway.transformer.columns import FLOAT, STR, Column
 
 Array = np.ndarray[Any, Any]
 # (snapshot id, generation) a table was filled under

@@ -82,5 +82,5 @@ def openapi() -> Response:
 
 @bp.get("/docs")
 def docs() -> Response:
-    page = resources.files("gateway.logic").joinpath("static/docs.html").read_text()
+    page = resources.files("gateway.logic.web").joinpath("static/docs.html").read_text()
     return Response(page, mimetype="text/html")

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gateway.logic.compiled.base import Compiled, Shape, Unsupported, check_input, require
-from gateway.logic.compiled.codec import Malformed, Reader, Writer
-from gateway.logic.compiled.columns import (
+from gateway.transformer.base import Compiled, Shape, Unsupported, check_input, require
+from gateway.transformer.codec import Malformed, Reader, Writer
+from gateway.transformer.columns import (
     FLOAT,
     NUMERIC,
     Array,

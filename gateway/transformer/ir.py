@@ -27,20 +27,20 @@ from typing import Any
 import numpy as np
 
 from gateway.errors import ArtifactError
-from gateway.logic.compiled.base import Unsupported
-from gateway.logic.compiled.codec import Malformed, Reader, Writer
-from gateway.logic.compiled.columns import Array
-from gateway.logic.compiled.combine import Chain, Columns
-from gateway.logic.compiled.cyclical import Cyclical
-from gateway.logic.compiled.encoders import OneHot, Ordinal
-from gateway.logic.compiled.numeric import Apply, Impute, MinMax, Standardize
-from gateway.logic.compiled.program import Block, Program
+from gateway.transformer.base import Unsupported
+from gateway.transformer.codec import Malformed, Reader, Writer
+from gateway.transformer.columns import Array
+from gateway.transformer.combine import Chain, Columns
+from gateway.transformer.cyclical import Cyclical
+from gateway.transformer.encoders import OneHot, Ordinal
+from gateway.transformer.numeric import Apply, Impute, MinMax, Standardize
+from gateway.transformer.program import Block, Program
 
 FORMAT = "gateway.compiled-transformer"
 FORMAT_VERSION = 1
 HEADER = "program.json"
 FILE = "transformer.compiled.npz"  # its name in a version directory
-MANIFEST_KEY = "compiled_transformer"  # the manifest's record of it (see gateway.saver.compiled)
+MANIFEST_KEY = "compiled_transformer"  # the manifest's record of it (see gateway.transformer.verify)
 KINDS: dict[str, Any] = {
     cls.kind: cls for cls in (Standardize, MinMax, Apply, Impute, OneHot, Ordinal, Cyclical, Chain, Columns)
 }
@@ -114,7 +114,7 @@ def load_program(path: Path, fitted: Any = None) -> Program:
             raise Malformed(f"format {header.get('format')!r} version {header.get('version')!r} is not ours")
         estimators = None
         if fitted is not None:
-            from gateway.logic.compiled.compiler import block_estimators  # fitted: sklearn is loaded
+            from gateway.transformer.compiler import block_estimators  # fitted: sklearn is loaded
 
             estimators = block_estimators(fitted, bool(header["stacked"]))
         reader = Reader(arrays, KINDS)
