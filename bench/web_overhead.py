@@ -120,6 +120,7 @@ def main() -> int:
 def measure(b: Bench, echo: int, body: bytes, args: argparse.Namespace) -> tuple[float, float, float, float]:
     from bench.hello_app import create_app as hello_app
     from gateway.logic.web.app import create_app
+    from gateway.logic.web.state import app_state
     from gateway.settings import Settings
 
     env = b.logic_env("risk", echo)
@@ -130,7 +131,7 @@ def measure(b: Bench, echo: int, body: bytes, args: argparse.Namespace) -> tuple
         graph_targets=json.loads(env["GATEWAY_GRAPH_TARGETS"]),
     )
     logic = create_app(settings)
-    scorer = logic.extensions["gateway.scorer"]
+    scorer = app_state(logic).scorer
     timed = TimedScore(scorer.score)
     scorer.score = timed
     hello = hello_app()

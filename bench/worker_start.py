@@ -51,7 +51,8 @@ app = gateway.logic.web.app.create_app(settings)
 t2 = time.perf_counter()
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
 mb = lambda key: int(status[key].split()[0]) / 1024
-versions = app.extensions["gateway.scorer"].versions
+from gateway.logic.web.state import app_state
+versions = app_state(app).scorer.versions
 print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "rss_mb": mb("VmRSS"), "hwm_mb": mb("VmHWM"),
                   "source": [mv.transform.source for mv in versions.values()],
                   "heavy": sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].split(",")))}))

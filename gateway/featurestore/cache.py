@@ -1,12 +1,11 @@
-"""Decoded feature values of one view, column-wise, typed as the transform consumes them.
+"""Decoded feature values of one view, column-wise, as plain numpy arrays.
 
 A ``ViewTable`` holds the entities of one feature view read under one snapshot:
-each hash field is a numpy column (``float64`` for float fields, objects for
-strings and ints), each vector a row of one ``float32`` matrix, and a flag per
-entity says whether the store had it. A request's columns are then one fancy
-index per field (``take``) instead of a Python list built value by value, and
-float and string columns reach the compiled transformer already inferred
-(``Column``), as pandas would have inferred them from the decoded values.
+each hash field is a numpy column (``float64`` for float fields, an object array
+of ``str`` or ``int`` for string and int fields), each vector a row of one
+``float32`` matrix, and a flag per entity says whether the store had it. A
+request's columns are then one fancy index per field (``take``) instead of a
+Python list built value by value.
 
 A table lives for one request, or, for a view whose spec says ``cache``, in the
 worker for as long as its snapshot and generation stay live (``TableCache``).
@@ -20,18 +19,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from gateway.spec import FeatureView
-from gateway.transformer.columns import FLOAT, STR, Column
 
 Array = np.ndarray[Any, Any]
-# (snapshot id, generation) a table was filled under
-Stamp = tuple[int, int]
 # position among a request's unique ids of each request row; None: one row per id, in order
 Rows = Array | list[int] | None
+
+
+class Stamp(NamedTuple):
+    """The state of an entity's data a table was read under."""
+
+    snapshot: int
+    generation: int | None  # None: a snapshot met for the first time, its generation not read yet
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """One view's values for the request rows."""
+
+    columns: dict[str, Array]  # hash view: field -> one value per row
+    vectors: Array | None  # vector view: (rows, dim) float32
+    absent: int  # entities of the request the store did not have (declared defaults used)
 
 
 def _decoder(dtype: str) -> Callable[[bytes], Any]:
@@ -78,11 +91,11 @@ class HashLayout:
         ]
         return present, floats, others
 
-    def columns(self, floats: Array, others: list[Array]) -> dict[str, Any]:
+    def columns(self, floats: Array, others: list[Array]) -> dict[str, Array]:
         """Request columns from taken rows: float fields are column views of one matrix."""
-        cols: dict[str, Any] = {name: Column(FLOAT, floats[:, k]) for k, (_, name) in enumerate(self.floats)}
-        for (_, name, dtype, _, _), arr in zip(self.others, others, strict=True):
-            cols[name] = _column(dtype, arr)
+        cols: dict[str, Array] = {name: floats[:, k] for k, (_, name) in enumerate(self.floats)}
+        for (_, name, _, _, _), arr in zip(self.others, others, strict=True):
+            cols[name] = arr
         return cols
 
 
@@ -122,7 +135,7 @@ class ViewTable:
         else:
             self._present, self._vectors = _decode_vectors(self.view.dim or 0, raws)
 
-    def take(self, ids: list[str], rows: Rows) -> tuple[dict[str, Any], Array | None, int]:
+    def take(self, ids: list[str], rows: Rows) -> Taken:
         """Columns (or the vector matrix) for the request rows, and how many of ``ids`` are absent.
 
         ``ids`` are the request's unique ids of this view's entity (those added); ``rows``
@@ -131,11 +144,11 @@ class ViewTable:
         absent = self._present.count(False)
         pos = None if rows is None else np.asarray(rows, dtype=np.intp)
         if self._vectors is not None:
-            return {}, self._vectors if pos is None else self._vectors[pos], absent
+            return Taken({}, self._vectors if pos is None else self._vectors[pos], absent)
         others = [_objects(col) for col in self._others]  # one value per entity, then spread over the rows
         if pos is None:
-            return self.layout.columns(self._floats, others), None, absent
-        return self.layout.columns(self._floats[pos], [arr[pos] for arr in others]), None, absent
+            return Taken(self.layout.columns(self._floats, others), None, absent)
+        return Taken(self.layout.columns(self._floats[pos], [arr[pos] for arr in others]), None, absent)
 
 
 class CachedTable(ViewTable):
@@ -185,16 +198,16 @@ class CachedTable(ViewTable):
         self._arrays = [_grown(a, cap) for a in self._arrays]
         self._matrix = _grown(self._matrix, cap)
 
-    def take(self, ids: list[str], rows: Rows) -> tuple[dict[str, Any], Array | None, int]:
+    def take(self, ids: list[str], rows: Rows) -> Taken:
         with self._lock:
             index = self.index
             where = np.array([index[i] for i in ids], dtype=np.intp)
             absent = len(ids) - int(np.count_nonzero(self._mask[where]))
             pos = where if rows is None else where[np.asarray(rows, dtype=np.intp)]
             if self.view.kind == "vector":
-                return {}, self._matrix[pos], absent
+                return Taken({}, self._matrix[pos], absent)
             cols = self.layout.columns(self._float_rows[pos], [arr[pos] for arr in self._arrays])
-        return cols, None, absent
+        return Taken(cols, None, absent)
 
 
 def _objects(values: list[Any]) -> Array:
@@ -207,17 +220,6 @@ def _grown(a: Array, cap: int) -> Array:
     out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)  # object arrays fill with 0: never read
     out[: len(a)] = a
     return out
-
-
-def _column(dtype: str, values: Array) -> Any:
-    """What the transform receives for a string or int field (float fields: see ``HashLayout``).
-
-    Float fields arrive as ``Column(FLOAT, ...)``: every value is a Python float (decoded,
-    or the float default), which pandas infers as float64.
-    """
-    if dtype == "string":  # every value a str: pandas' str dtype, an object array to estimators
-        return Column(STR, values)
-    return values.tolist()  # ints may exceed int64: inferred by the transform as a list would be
 
 
 class TableCache:

@@ -1,4 +1,4 @@
-"""Stage 2: read online features from Redis in one round trip.
+"""The request path's feature stage: read online features from Redis in one round trip.
 
 Per request, one pipeline carries, for every entity kind involved, a ``GET`` of
 its live-snapshot alias plus the data reads under the snapshot this worker last
@@ -21,10 +21,9 @@ from redis.cluster import RedisCluster
 
 from gateway.errors import FeatureStoreError
 from gateway.featurestore import keys
-from gateway.featurestore.cache import Rows, Stamp, TableCache, ViewTable
+from gateway.featurestore.cache import Array, Rows, Stamp, TableCache, ViewTable
 from gateway.settings import Settings
 from gateway.spec import ModelSpec
-from gateway.transformer.columns import as_list
 
 RedisClient = redis.Redis | RedisCluster
 
@@ -39,19 +38,33 @@ return out
 """
 
 
+@dataclass(frozen=True, slots=True)
+class CacheUse:
+    """Entities of a cached view one request needed: already held by the worker, or read from Redis."""
+
+    held: int
+    read: int
+
+
 @dataclass
 class Features:
-    """Feature values aligned with the request rows."""
+    """Feature values aligned with the request rows, as plain numpy arrays.
 
-    columns: dict[str, list[Any]] = field(default_factory=dict)
-    vectors: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    ``columns``: per hash field, one value per row: ``float64`` for float fields, an object
+    array of ``str`` (string fields) or ``int`` (int fields) otherwise. ``vectors``: per
+    vector view, a ``(rows, dim)`` ``float32`` matrix. Absent entities carry the declared
+    defaults and are counted in ``missing``.
+    """
+
+    columns: dict[str, Array] = field(default_factory=dict)
+    vectors: dict[str, Array] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)  # view -> entities not found
     snapshots: dict[str, int | None] = field(default_factory=dict)
-    cache: dict[str, tuple[int, int]] = field(default_factory=dict)  # cached view -> (held, read)
+    cache: dict[str, CacheUse] = field(default_factory=dict)  # cached view -> use
 
     def values(self, name: str) -> list[Any]:
         """A hash field's value per request row, as Python values."""
-        return as_list(self.columns[name])
+        return self.columns[name].tolist()  # type: ignore[no-any-return]
 
 
 def connect(settings: Settings) -> RedisClient:
@@ -107,7 +120,7 @@ class FeatureReader:
         feats = self._assemble(entity_ids, unique, tables, stamps)
         for name, v in self.cache.views.items():
             read = reads.get(name, 0)
-            feats.cache[name] = (len(unique[v.entity]) - read, read)
+            feats.cache[name] = CacheUse(held=len(unique[v.entity]) - read, read=read)
         return feats
 
     def _tables(self, state: dict[str, Stamp | None], unique: dict[str, list[str]]) -> dict[str, ViewTable]:
@@ -116,7 +129,7 @@ class FeatureReader:
         for v in self.views:
             stamp = state[v.entity]
             n = len(unique[v.entity])
-            if v.name in self.cache.views and stamp is not None and stamp[1] >= 0:
+            if v.name in self.cache.views and stamp is not None and stamp.generation is not None:
                 out[v.name] = self.cache.table(v.name, stamp, n)
             else:
                 out[v.name] = ViewTable(v, stamp)
@@ -126,7 +139,12 @@ class FeatureReader:
         """Cache what a request read under a snapshot it met for the first time."""
         for name in self.cache.views:
             t, stamp = tables[name], stamps[self.cache.views[name].entity]
-            if stamp is not None and t.stamp is not None and t.stamp[1] < 0 and t.stamp[0] == stamp[0]:
+            if (
+                stamp is not None
+                and t.stamp is not None
+                and t.stamp.generation is None
+                and t.stamp.snapshot == stamp.snapshot
+            ):
                 self.cache.adopt(name, t, stamp)
 
     def _round_trip(
@@ -144,7 +162,7 @@ class FeatureReader:
         for e in self._generations:  # only cached views depend on the generation
             stamp = state[e]
             if stamp is not None:
-                commands.append(("HGET", keys.meta_key(self.model, e, stamp[0]), keys.GENERATION_FIELD))
+                commands.append(("HGET", keys.meta_key(self.model, e, stamp.snapshot), keys.GENERATION_FIELD))
         gens_end = len(commands)
         spans: list[tuple[ViewTable, list[str], int, bool]] = []  # table, ids read, first reply, one reply
         for v in self.views:
@@ -156,7 +174,7 @@ class FeatureReader:
             if stamp is None:  # no snapshot loaded yet: every entity is absent
                 tables[v.name].add(need, [None] * len(need))
                 continue
-            ks = keys.data_keys(self.model, v.entity, stamp[0], v.name, need)
+            ks = keys.data_keys(self.model, v.entity, stamp.snapshot, v.name, need)
             together = not self.cluster and (v.kind == "vector" or len(ks) > 1)
             spans.append((tables[v.name], need, len(commands), together))
             if v.kind == "hash" and together:
@@ -182,10 +200,10 @@ class FeatureReader:
                 stamps[e] = None
                 continue
             snap, old = int(alias), state[e]
-            if old is not None and old[0] == snap:
-                stamps[e] = (snap, int(read[e] or 0) if e in read else 0)
+            if old is not None and old.snapshot == snap:
+                stamps[e] = Stamp(snap, int(read[e] or 0) if e in read else 0)
             else:  # a new snapshot: its generation is read with the data, on the retry
-                stamps[e] = (snap, -1 if e in self._generations else 0)
+                stamps[e] = Stamp(snap, None if e in self._generations else 0)
         return stamps
 
     def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
@@ -233,15 +251,15 @@ class FeatureReader:
         tables: dict[str, ViewTable],
         stamps: dict[str, Stamp | None],
     ) -> Features:
-        feats = Features(snapshots={e: (s[0] if s is not None else None) for e, s in stamps.items()})
+        feats = Features(snapshots={e: (s.snapshot if s is not None else None) for e, s in stamps.items()})
         rows = {e: _positions(unique[e], entity_ids[e]) for e in self.entities}
         for v in self.views:
-            columns, vectors, absent = tables[v.name].take(unique[v.entity], rows[v.entity])
-            feats.missing[v.name] = absent
-            if vectors is None:
-                feats.columns.update(columns)
+            taken = tables[v.name].take(unique[v.entity], rows[v.entity])
+            feats.missing[v.name] = taken.absent
+            if taken.vectors is None:
+                feats.columns.update(taken.columns)
             else:
-                feats.vectors[v.name] = vectors
+                feats.vectors[v.name] = taken.vectors
         return feats
 
 

@@ -11,7 +11,7 @@ from gateway.logic.graph_client import GraphClient
 from gateway.logic.orchestrator import ModelVersion, Predictor, Scorer
 from gateway.logic.predictors import GraphPredictor, SklearnPredictor
 from gateway.settings import Settings
-from gateway.spec import EstimatorSpec, ModelSpec, load_spec
+from gateway.spec import GraphModelSpec, ModelSpec, load_spec
 from gateway.transformer.stage import load_transform
 
 log = logging.getLogger("gateway.logic")
@@ -30,8 +30,7 @@ def load_version(spec: ModelSpec, settings: Settings) -> ModelVersion:
     return ModelVersion(version=version, path=vdir, manifest=manifest, transform=transform)
 
 
-def graph_client(spec: ModelSpec, settings: Settings) -> GraphClient:
-    assert spec.graph is not None
+def graph_client(spec: GraphModelSpec, settings: Settings) -> GraphClient:
     g = spec.graph
     deadline_ms = settings.graph_deadline_ms or g.deadline_ms
     return GraphClient(settings.graph_targets or g.targets, g.model_name, g.signature, deadline_ms / 1000)
@@ -45,9 +44,8 @@ def build_scorer(settings: Settings) -> Scorer:
 
 
 def make_predictor(spec: ModelSpec, settings: Settings, mv: ModelVersion) -> Predictor:
-    if spec.backend == "sklearn":
-        est = spec.estimator or EstimatorSpec()
-        estimator = artifacts.load_verified_pickle(mv.path, est.file, mv.manifest, settings.allow_drift)
-        return SklearnPredictor({mv.version: estimator}, est)
-    assert spec.graph is not None
-    return GraphPredictor(graph_client(spec, settings), spec.graph.output)
+    if isinstance(spec, GraphModelSpec):
+        return GraphPredictor(graph_client(spec, settings), spec.graph.output)
+    est = spec.estimator
+    estimator = artifacts.load_verified_pickle(mv.path, est.file, mv.manifest, settings.allow_drift)
+    return SklearnPredictor({mv.version: estimator}, est)

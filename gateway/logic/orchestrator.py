@@ -16,12 +16,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from gateway.errors import UnknownVersion
-from gateway.featurestore.reader import FeatureReader, Features
+from gateway.featurestore.reader import CacheUse, FeatureReader, Features
 from gateway.logic.postprocess import PostProcessor
 from gateway.logic.request import RequestValidator, ScoreRequest
-from gateway.spec import ModelSpec
-from gateway.transformer.columns import Column, Defer, infer
-from gateway.transformer.stage import Transform
+from gateway.spec import GraphInput, GraphModelSpec, ModelSpec
+from gateway.transformer.stage import ColumnAssembler, Transform
 
 STAGES = ("validate", "features", "transform", "graph", "post")
 
@@ -51,7 +50,7 @@ class Scored:
     model: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
-    cache: dict[str, tuple[int, int]] = field(default_factory=dict)  # cached view -> (held, read)
+    cache: dict[str, CacheUse] = field(default_factory=dict)  # cached view -> entities held / read
 
 
 class Scorer:
@@ -73,7 +72,9 @@ class Scorer:
         self.labels = labels or {}
         self.predictor = predictor
         self.post = PostProcessor(spec.postprocess)
-        self.graph_inputs = spec.graph.inputs if spec.graph is not None else {"inputs": "transformed"}
+        self.assemble = ColumnAssembler(spec)
+        # An in-process estimator takes the transformed matrix as its one input.
+        self.inputs = spec.graph.inputs if isinstance(spec, GraphModelSpec) else {"inputs": GraphInput()}
 
     def score(self, payload: Any) -> Scored:
         t0 = time.perf_counter()
@@ -82,7 +83,7 @@ class Scorer:
         t1 = time.perf_counter()
         feats = self.features.fetch(req.entity_ids)
         t2 = time.perf_counter()
-        matrix = mv.transform(self.transform_columns(req, feats), req.size)
+        matrix = mv.transform(self.assemble(req.rows, req.shared_row, feats.columns), req.size)
         t3 = time.perf_counter()
         raw = self.predictor.predict(self.model_inputs(matrix, feats), mv.version)
         t4 = time.perf_counter()
@@ -113,31 +114,8 @@ class Scorer:
             raise UnknownVersion(f"version {version} is not served (serving {sorted(self.versions)})")
         return mv
 
-    def transform_columns(self, req: ScoreRequest, feats: Features) -> dict[str, Any]:
-        cols: dict[str, Any] = dict(feats.columns)
-        rows = req.rows
-        if req.shared_row and rows:  # one context for every item: infer each field once
-            for name in self.validator.known:
-                cols[name] = broadcast(rows[0][name], len(rows))
-            return cols
-        for name in self.validator.known:
-            cols[name] = [r[name] for r in rows]
-        return cols
-
     def model_inputs(self, matrix: np.ndarray[Any, Any], feats: Features) -> dict[str, np.ndarray[Any, Any]]:
-        out = {}
-        for alias, source in self.graph_inputs.items():
-            if source == "transformed":
-                out[alias] = matrix
-            else:  # "view:<vector view>"
-                out[alias] = feats.vectors[source.split(":", 1)[1]]
-        return out
-
-
-def broadcast(value: Any, n: int) -> Column | list[Any]:
-    """The column of ``n`` copies of ``value``, inferred once (pandas infers it the same way)."""
-    try:
-        col = infer([value])
-    except Defer:
-        return [value] * n
-    return Column(col.kind, np.repeat(col.values, n))
+        return {
+            alias: matrix if src.view is None else feats.vectors[src.view]
+            for alias, src in self.inputs.items()
+        }

@@ -1,10 +1,10 @@
 """Train a model from its recipe and publish it as a new version.
 
-The graph inputs are built from the spec exactly as the logic service builds
-them at serving time (``transformed`` = the fitted transformer's output;
-``view:<name>`` = a stored vector), so offline and online inputs cannot drift
-apart. Packaging (checks, warmup records, manifest, atomic publish) is shared
-with ``gateway export``; see ``gateway.saver.export``.
+One path for both backends: the recipe's data is split (the same split for every run
+with a seed), its transformer fitted on the training rows, then either a network
+(``backend: tensorflow``, exported as a SavedModel) or an estimator (``backend:
+sklearn``) is fitted on the transformed rows, and :func:`gateway.saver.package.package`
+checks and publishes the version with the held-out rows as its sample.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from gateway.errors import ConfigError
 from gateway.saver import stats
-from gateway.saver.export import Sample, graph_inputs, package
-from gateway.saver.recipe import LABEL, Dataset, load_recipe
-from gateway.spec import ModelSpec, load_spec
+from gateway.saver.estimator import EstimatorPayload, estimator_scores
+from gateway.saver.graph import GraphPayload, graph_inputs
+from gateway.saver.package import ESTIMATOR_INPUT, Payload, Sample, package
+from gateway.saver.recipe import LABEL, Dataset, NetworkRecipe, estimator_recipe, load_recipe, network_recipe
+from gateway.spec import GraphModelSpec, SklearnModelSpec, load_spec
 
 log = logging.getLogger("gateway.saver")
 DEFAULT_SEED = 20261122
+Array = np.ndarray[Any, Any]
 
 
 def _tf() -> Any:
@@ -35,19 +37,18 @@ def _tf() -> Any:
     return tf
 
 
-def split(n: int, seed: int, holdout: float = 0.2) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def split(n: int, seed: int, holdout: float = 0.2) -> tuple[Array, Array]:
     """Train and held-out row indices (sorted), the same for every run with ``seed``."""
     order = np.random.default_rng(seed + 1).permutation(n)
     cut = int(n * (1 - holdout))
     return np.sort(order[:cut]), np.sort(order[cut:])
 
 
-def export_saved_model(model: Any, spec: ModelSpec, dims: dict[str, int], path: Path) -> None:
+def export_saved_model(model: Any, spec: GraphModelSpec, dims: dict[str, int], path: Path) -> None:
     """A SavedModel whose signature is the spec's name, inputs and output alias."""
     tf = _tf()
     import keras
 
-    assert spec.graph is not None
     aliases = list(spec.graph.inputs)
     output = spec.graph.output
     tensor_specs = [tf.TensorSpec([None, dims[a]], tf.float32, name=a) for a in aliases]
@@ -62,7 +63,7 @@ def export_saved_model(model: Any, spec: ModelSpec, dims: dict[str, int], path: 
     archive.write_out(str(path), verbose=False)
 
 
-def fit_network(recipe: Any, x_train: dict[str, Any], y_train: Any, seed: int) -> Any:
+def fit_network(recipe: NetworkRecipe, x_train: dict[str, Array], y_train: Array, seed: int) -> Any:
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -77,7 +78,7 @@ def fit_network(recipe: Any, x_train: dict[str, Any], y_train: Any, seed: int) -
     return model
 
 
-def predict(model: Any, inputs: dict[str, np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+def predict(model: Any, inputs: dict[str, Array]) -> Array:
     """The in-memory Keras model's scores, which the exported graph has to reproduce."""
     x = next(iter(inputs.values())) if len(inputs) == 1 else inputs
     return np.asarray(model.predict(x, verbose=0, batch_size=4096)).reshape(-1)
@@ -93,36 +94,33 @@ def train(
     """Train ``name`` from its recipe and publish a new version under ``models_root/name``."""
     t0 = time.perf_counter()
     spec = load_spec(models_root / name / "model.yaml")
-    recipe = load_recipe(spec.recipe or name, recipes_dir)
-    seed = seed if seed is not None else getattr(recipe, "SEED", DEFAULT_SEED)
-    ds: Dataset = recipe.make_dataset(seed)
-    if spec.backend == "sklearn":
-        from gateway.saver.train_estimator import train_estimator
-
-        return train_estimator(spec, recipe, ds, models_root / name, seed, version)
-    for attr in ("build_network", "TRAINING"):
-        if not hasattr(recipe, attr):
-            raise ConfigError(f"recipe for {name} must define {attr} (backend: tensorflow)")
-    _tf().config.experimental.enable_op_determinism()
+    module = load_recipe(spec.recipe or name, recipes_dir, spec.backend)
+    seed = seed if seed is not None else getattr(module, "SEED", DEFAULT_SEED)
+    ds: Dataset = module.make_dataset(seed)
     columns = list(spec.transformer.columns)
-    frame = ds.frame
-    train_idx, hold_idx = split(len(frame), seed)
-    transformer = recipe.fit_transformer(frame.iloc[train_idx][columns])
-    matrix = np.asarray(transformer.transform(frame[columns]), dtype=np.float32)
-    inputs = graph_inputs(spec, matrix, ds.vectors)
-    y = frame[LABEL].to_numpy(np.float32)
-    model = fit_network(recipe, {a: v[train_idx] for a, v in inputs.items()}, y[train_idx], seed)
+    train_idx, hold_idx = split(len(ds.frame), seed)
+    transformer = module.fit_transformer(ds.frame.iloc[train_idx][columns])
+    y = ds.frame[LABEL].to_numpy(np.float64)
+    if isinstance(spec, GraphModelSpec):
+        matrix = np.asarray(transformer.transform(ds.frame[columns]), dtype=np.float32)
+        inputs = graph_inputs(spec, matrix, ds.vectors)
+        payload, expected, config = _network(
+            spec, network_recipe(module), inputs, y, train_idx, hold_idx, seed
+        )
+    else:
+        x = np.asarray(transformer.transform(ds.frame[columns]), dtype=np.float64)
+        inputs = {ESTIMATOR_INPUT: x}
+        payload, expected, config = _estimator(spec, module, x, y, train_idx, hold_idx)
     hold = Sample(
-        frame=frame.iloc[hold_idx][columns],
+        frame=ds.frame.iloc[hold_idx][columns],
         inputs={a: np.ascontiguousarray(v[hold_idx]) for a, v in inputs.items()},
-        labels=y[hold_idx].astype(np.float64),
+        labels=y[hold_idx],
     )
-    dims = {a: int(v.shape[1]) for a, v in inputs.items()}
     fields = {
         "source": "train",
         "training": {
             "seed": seed,
-            "config": dict(recipe.TRAINING),
+            "config": config,
             "rows": {"train": len(train_idx), "holdout": len(hold_idx)},
             "seconds": round(time.perf_counter() - t0, 2),
         },
@@ -130,17 +128,45 @@ def train(
     published, path, scores = package(
         spec,
         models_root / name,
-        lambda dst: export_saved_model(model, spec, dims, dst),
+        payload,
         pickle.dumps(transformer, protocol=5),
         hold,
         fields,
         version=version,
-        expected_scores=predict(model, hold.inputs),
+        expected_scores=expected,
     )
     log.info("model %s: holdout %s", name, stats.classification_metrics(y[hold_idx], scores))
     write_demo_entities(models_root / name, ds)
-    log.info("model %s: published version %d in %.1fs", name, published, time.perf_counter() - t0)
+    log.info("model %s: version %d trained and published in %.1fs", name, published, time.perf_counter() - t0)
     return published, path
+
+
+def _network(
+    spec: GraphModelSpec,
+    recipe: NetworkRecipe,
+    inputs: dict[str, Array],
+    y: Array,
+    train_idx: Array,
+    hold_idx: Array,
+    seed: int,
+) -> tuple[Payload, Array, dict[str, Any]]:
+    _tf().config.experimental.enable_op_determinism()
+    model = fit_network(
+        recipe, {a: v[train_idx] for a, v in inputs.items()}, y[train_idx].astype(np.float32), seed
+    )
+    dims = {a: int(v.shape[1]) for a, v in inputs.items()}
+    payload = GraphPayload(spec, lambda dst: export_saved_model(model, spec, dims, dst))
+    expected = predict(model, {a: np.ascontiguousarray(v[hold_idx]) for a, v in inputs.items()})
+    return payload, expected, dict(recipe.TRAINING)
+
+
+def _estimator(
+    spec: SklearnModelSpec, module: Any, x: Array, y: Array, train_idx: Array, hold_idx: Array
+) -> tuple[Payload, Array, dict[str, Any]]:
+    estimator = estimator_recipe(module).build_estimator().fit(x[train_idx], y[train_idx])
+    expected = estimator_scores(estimator, spec.estimator, x[hold_idx])
+    params = {k: v for k, v in estimator.get_params().items() if isinstance(v, (int, float, str, bool))}
+    return EstimatorPayload(spec, estimator), expected, {"estimator": type(estimator).__name__, **params}
 
 
 def write_demo_entities(base: Path, ds: Dataset) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Stage 3: apply the model version's fitted feature transformer.
+"""The request path's transform stage: the model version's fitted feature transformer.
 
 A published version carries its transformer twice: ``transformer.pkl`` (the fitted
 scikit-learn object) and ``transformer.compiled.npz`` (that object compiled into numpy
@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gateway import artifacts
-from gateway.spec import TransformerSpec
+from gateway.spec import ModelSpec, TransformerSpec
 from gateway.transformer import Program, ir, load_program
-from gateway.transformer.columns import as_list
+from gateway.transformer.columns import FLOAT, STR, Column, Defer, as_list, infer
 
 log = logging.getLogger("gateway.logic")
 
@@ -156,3 +156,53 @@ def _load_compiled(vdir: Path, manifest: dict[str, Any], rel: str, pickle_rel: s
     # damaged version stops the worker at start whichever file serves.
     artifacts.verify_files(vdir, manifest, only=[rel, pickle_rel])
     return load_program(vdir / rel)  # refuses a file with fallback blocks: it has no pickle to run them
+
+
+class ColumnAssembler:
+    """The transformer's input columns for one request: validated request fields and stored features.
+
+    Feature columns arrive as plain numpy arrays whose type the spec declares (see
+    ``gateway.featurestore.reader.Features``): float fields (float64) and string fields (an
+    object array of ``str``) go to the compiled program already inferred, exactly as pandas
+    would infer the decoded values; int fields as Python values. Request columns are lists
+    of validated values, inferred by the program as pandas infers them; a ranking's single
+    context row is inferred once and broadcast.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.fields = [f.name for f in spec.request.fields]
+        self.kinds = {
+            name: field.dtype
+            for v in spec.feature_views
+            if v.kind == "hash"
+            for name, field in v.fields.items()
+        }
+
+    def __call__(
+        self, rows: list[dict[str, Any]], shared_row: bool, features: Mapping[str, np.ndarray[Any, Any]]
+    ) -> dict[str, Any]:
+        cols: dict[str, Any] = {name: self._feature(name, arr) for name, arr in features.items()}
+        if shared_row and rows:  # one context for every item: infer each field once
+            for name in self.fields:
+                cols[name] = broadcast(rows[0][name], len(rows))
+            return cols
+        for name in self.fields:
+            cols[name] = [r[name] for r in rows]
+        return cols
+
+    def _feature(self, name: str, values: np.ndarray[Any, Any]) -> Column | list[Any]:
+        kind = self.kinds.get(name)
+        if kind == "float":
+            return Column(FLOAT, values)
+        if kind == "string":
+            return Column(STR, values)
+        return values.tolist()  # type: ignore[no-any-return]  # ints may exceed int64: inferred like a list
+
+
+def broadcast(value: Any, n: int) -> Column | list[Any]:
+    """The column of ``n`` copies of ``value``, inferred once (pandas infers it the same way)."""
+    try:
+        col = infer([value])
+    except Defer:
+        return [value] * n
+    return Column(col.kind, np.repeat(col.values, n))

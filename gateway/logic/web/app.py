@@ -18,6 +18,7 @@ from gateway.logic.orchestrator import Scorer
 from gateway.logic.web import accesslog, metric_buffer, openapi, telemetry, views
 from gateway.logic.web.accesslog import BufferedLog
 from gateway.logic.web.readiness import Readiness
+from gateway.logic.web.state import AppState
 from gateway.logic.web.views import json_response
 from gateway.settings import Settings
 
@@ -69,15 +70,13 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     metric_buffer.configure(settings.metrics_flush_ms)
     metrics = telemetry.Metrics()
-    app.extensions.update(
-        {
-            "gateway.scorer": scorer,
-            "gateway.settings": settings,
-            "gateway.metrics": metrics,
-            "gateway.readiness": Readiness(scorer, settings.warmup),
-            "gateway.openapi": openapi.build(scorer.spec),
-        }
-    )
+    AppState(
+        settings=settings,
+        scorer=scorer,
+        metrics=metrics,
+        readiness=Readiness(scorer, settings.warmup),
+        openapi=openapi.build(scorer.spec),
+    ).install(app)
     app.register_blueprint(views.bp)
     app.register_error_handler(GatewayError, error_response)
     app.register_error_handler(HTTPException, _http_error)

@@ -109,11 +109,11 @@ class Metrics:
         for view, n in scored.missing.items():
             if n:
                 PENDING.inc(self.child(self.missing, model, view), n)
-        for view, (held, read) in scored.cache.items():
-            if held:
-                PENDING.inc(self.child(self.cache, model, view, "worker"), held)
-            if read:
-                PENDING.inc(self.child(self.cache, model, view, "redis"), read)
+        for view, use in scored.cache.items():
+            if use.held:
+                PENDING.inc(self.child(self.cache, model, view, "worker"), use.held)
+            if use.read:
+                PENDING.inc(self.child(self.cache, model, view, "redis"), use.read)
         PENDING.observe(self.child(self.items, model), (len(scored.data),))
         values = [v for rec in scored.data if isinstance(v := rec.get(score_field), float)]
         PENDING.observe(self.child(self.scores, model, version), values)

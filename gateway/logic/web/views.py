@@ -9,13 +9,9 @@ import orjson
 from flask import Blueprint, Request, Response, current_app, g, request
 
 from gateway.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
-from gateway.logic.orchestrator import Scorer
+from gateway.logic.web.state import app_state
 
 bp = Blueprint("logic", __name__)
-
-
-def _ext(name: str) -> Any:
-    return current_app.extensions[f"gateway.{name}"]
 
 
 def json_response(
@@ -43,12 +39,11 @@ def read_json_body() -> Any:
 
 @bp.post("/get_score")
 def get_score() -> Response:
-    ext = current_app.extensions
-    scorer: Scorer = ext["gateway.scorer"]
-    scored = scorer.score(read_json_body())
+    state = app_state()
+    scored = state.scorer.score(read_json_body())
     g.scored = scored
-    spec = scorer.spec
-    ext["gateway.metrics"].record_scored(spec.name, scored, spec.postprocess.score_field)
+    spec = state.scorer.spec
+    state.metrics.record_scored(spec.name, scored, spec.postprocess.score_field)
     timing = ", ".join([f"{k};dur={v * 1000:.3f}" for k, v in scored.timings.items()])
     body = {"msg": "Successful!", "code": 200, "data": scored.data, "model": scored.model}
     return json_response(body, headers=[("Server-Timing", timing)])
@@ -62,7 +57,7 @@ def health() -> Response:
 
 @bp.get("/ready")
 def ready() -> Response:
-    ok, details, problems = _ext("readiness").check()
+    ok, details, problems = app_state().readiness.check()
     if ok:
         return json_response({"msg": "ready", "code": 200, "checks": details})
     return json_response(
@@ -72,12 +67,12 @@ def ready() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return _ext("metrics").exposition()  # type: ignore[no-any-return]
+    return app_state().metrics.exposition()
 
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return json_response(_ext("openapi"))
+    return json_response(app_state().openapi)
 
 
 @bp.get("/docs")

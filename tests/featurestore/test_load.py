@@ -21,7 +21,7 @@ from gateway.featurestore.load import gc_snapshots, load_entity, update_entity
 from gateway.featurestore.reader import FeatureReader
 from gateway.featurestore.table import BadRows
 from gateway.procs import python
-from tests.fs_support import DIM, small_spec, users, vectors_of
+from tests.featurestore.support import DIM, small_spec, users, vectors_of
 from tests.support import REPO
 
 pytestmark = pytest.mark.integration

@@ -32,7 +32,7 @@ from gateway.spec import TransformerSpec
 from gateway.transformer import UnknownCategory, UnsupportedValue, load_program, save_program
 from gateway.transformer.columns import BOOL, FLOAT, INT, NONE, OBJECT, STR, Defer, infer
 from gateway.transformer.stage import Transform
-from tests.compiled_cases import requests, transformers
+from tests.transformer.cases import requests, transformers
 
 PROFILE = settings(
     derandomize=True,

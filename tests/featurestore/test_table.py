@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gateway.featurestore.table import BadRows, encode, read_table, vector_matrix
-from tests.fs_support import DIM, small_spec, users
+from tests.featurestore.support import DIM, small_spec, users
 
 HEADER = "id,age,visits,tier,emb_0,emb_1,emb_2,emb_3\n"
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import redis
 
-from gateway.featurestore.cache import CachedTable, ViewTable
+from gateway.featurestore.cache import CachedTable, Stamp, ViewTable
 from gateway.featurestore.load import load_entity, update_entity
 from gateway.featurestore.reader import FeatureReader
-from gateway.spec import ModelSpec
+from gateway.spec import ModelSpec, parse_spec
 from gateway.transformer.columns import Column, infer
-from tests.fs_support import DIM, small_spec, users, vectors_of
+from gateway.transformer.stage import ColumnAssembler
+from tests.featurestore.support import DIM, small_spec, users, vectors_of
 
 DB = 6
 
@@ -24,48 +25,56 @@ def cached_spec(max_entities: int = 1000) -> ModelSpec:
     data = small_spec().model_dump()
     for view in data["feature_views"]:
         view["cache"] = {"max_entities": max_entities}
-    return ModelSpec.model_validate(data)
+    return parse_spec(data)
 
 
 def test_table_takes_rows_by_position_with_defaults_for_absent_entities() -> None:
     view = small_spec().view("profile")
-    t = CachedTable(view, (1, 0), capacity=1)  # grows as rows arrive
+    t = CachedTable(view, Stamp(1, 0), capacity=1)  # grows as rows arrive
     t.add(["a", "b"], [[b"1.5", b"7", b"gold"], [None, None, None]])
     t.add(["c", "a"], [[b"2.5", None, b"basic"], [b"9.0", b"9", b"x"]])  # "a" is kept as first read
-    cols, vectors, absent = t.take(["c", "a", "b"], [1, 0, 1, 2, 0])
-    assert vectors is None and absent == 1
-    assert cols["age"].kind == "f" and cols["age"].values.tolist() == [1.5, 2.5, 1.5, -1.0, 2.5]
-    assert cols["tier"].kind == "s" and cols["tier"].values.tolist() == [
+    taken = t.take(["c", "a", "b"], [1, 0, 1, 2, 0])
+    cols = taken.columns
+    assert taken.vectors is None and taken.absent == 1
+    assert cols["age"].dtype == np.float64 and cols["age"].tolist() == [1.5, 2.5, 1.5, -1.0, 2.5]
+    assert cols["tier"].dtype == object and cols["tier"].tolist() == [
         "gold",
         "basic",
         "gold",
         "none",
         "basic",
     ]
-    assert cols["visits"] == [7, 0, 7, 0, 0]  # ints stay Python values: the transform infers them
+    assert cols["visits"].tolist() == [7, 0, 7, 0, 0]
 
 
-def test_typed_columns_equal_what_inference_makes_of_the_same_values() -> None:
-    view = small_spec().view("profile")
+def test_assembled_feature_columns_equal_what_inference_makes_of_the_same_values() -> None:
+    """The transform stage takes float and string feature arrays as inferred columns without looking
+    at each value: that must be exactly what pandas-style inference makes of the decoded values."""
+    spec = small_spec()
+    view = spec.view("profile")
+    assemble = ColumnAssembler(spec)
     raws = [[b"1e-3", b"1", b"a"], [b"nan", b"2", b"b"], [None, None, None], [b"-0.0", None, None]]
-    for t in (ViewTable(view), CachedTable(view, (1, 0))):
+    for t in (ViewTable(view), CachedTable(view, Stamp(1, 0))):
         t.add(["w", "x", "y", "z"], raws)
         for rows in ([0, 1, 2, 3], [3, 3, 0]):
-            cols, _, _ = t.take(["w", "x", "y", "z"], rows)
+            taken = t.take(["w", "x", "y", "z"], rows)
+            cols = assemble([{"uid": "u"}] * len(rows), False, taken.columns)
             for name in ("age", "tier"):
-                expected = infer(cols[name].values.tolist())
+                expected = infer(taken.columns[name].tolist())
                 assert cols[name].kind == expected.kind
                 assert cols[name].values.dtype == expected.values.dtype
                 np.testing.assert_array_equal(cols[name].values, expected.values)
+            assert cols["visits"] == taken.columns["visits"].tolist()  # ints: inferred by the program
 
 
 def test_vector_table_zeros_for_absent_or_mis_sized_values() -> None:
     view = small_spec().view("emb")
     v = np.arange(DIM, dtype="<f4")
-    for t in (ViewTable(view), CachedTable(view, (1, 0), capacity=2)):
+    for t in (ViewTable(view), CachedTable(view, Stamp(1, 0), capacity=2)):
         t.add(["a", "b", "c"], [v.tobytes(), None, b"\x00\x01"])
-        _, vectors, absent = t.take(["a", "b", "c"], [0, 1, 2, 0])
-        assert absent == 2 and vectors is not None and vectors.dtype == np.float32
+        taken = t.take(["a", "b", "c"], [0, 1, 2, 0])
+        vectors = taken.vectors
+        assert taken.absent == 2 and vectors is not None and vectors.dtype == np.float32
         np.testing.assert_array_equal(vectors, [v, np.zeros(DIM), np.zeros(DIM), v])
 
 
@@ -140,19 +149,19 @@ def test_defaults_take_their_field_dtype() -> None:
     data = spec.model_dump()
     data["feature_views"][0]["fields"]["age"]["default"] = 0
     data["feature_views"][0]["fields"]["visits"]["default"] = 3.0
-    coerced = ModelSpec.model_validate(data).view("profile").fields
+    coerced = parse_spec(data).view("profile").fields
     assert type(coerced["age"].default) is float and type(coerced["visits"].default) is int
     data["feature_views"][0]["fields"]["age"]["default"] = "none"
     with pytest.raises(ValueError, match="must be a number"):
-        ModelSpec.model_validate(data)
+        parse_spec(data)
     data["feature_views"][0]["fields"]["age"]["default"] = 0.0
     data["feature_views"][0]["fields"]["tier"]["default"] = 1
     with pytest.raises(ValueError, match="must be a string"):
-        ModelSpec.model_validate(data)
+        parse_spec(data)
 
 
 def test_ranking_context_is_inferred_once_and_broadcast() -> None:
-    from gateway.logic.orchestrator import broadcast
+    from gateway.transformer.stage import broadcast
 
     for value in (20, 2.5, "mobile", None, True, float("nan")):
         col = broadcast(value, 3)

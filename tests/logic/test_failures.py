@@ -151,7 +151,7 @@ def test_bad_input_never_reaches_redis(
 
 def test_redis_restart_is_survived(built_models: Path, risk_graph: int, tmp_path: Path) -> None:
     """Pooled connections go stale when Redis restarts; the next request reconnects instead of failing."""
-    from tests.support import start_redis
+    from gateway.procs import start_redis
 
     port = free_port()
 

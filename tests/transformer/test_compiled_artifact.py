@@ -25,7 +25,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScal
 from gateway import artifacts
 from gateway.errors import ArtifactError
 from gateway.saver import publish
-from gateway.spec import ModelSpec
+from gateway.spec import ModelSpec, parse_spec
 from gateway.transformer import UnsupportedValue, ir, load_program, save_program
 from gateway.transformer.compiler import compile_transformer
 from gateway.transformer.stage import Transform, load_transform
@@ -46,7 +46,7 @@ TRAIN = pd.DataFrame(
 
 
 def model_spec(fields: list[dict[str, Any]] = FIELDS) -> ModelSpec:
-    return ModelSpec.model_validate(
+    return parse_spec(
         {
             "name": "toy",
             "backend": "sklearn",

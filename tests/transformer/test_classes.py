@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gateway.artifacts import safe_unpickle
+from gateway.errors import ArtifactError
 from gateway.transformer.classes import CyclicalEncoder
+from tests.support import REPO
 
 
 def test_hours_wrap_around_midnight() -> None:
@@ -33,3 +37,21 @@ def test_survives_the_restricted_unpickler() -> None:
     back = safe_unpickle(io.BytesIO(pickle.dumps(enc)))
     assert isinstance(back, CyclicalEncoder) and back.period == 12.0
     np.testing.assert_array_equal(back.transform(np.arange(3)), enc.transform(np.arange(3)))
+
+
+def test_a_pickle_made_before_the_move_still_loads() -> None:
+    """Versions published before the transformer classes moved name ``gateway.preprocessing``."""
+    data = (REPO / "tests/testdata/transformer_before_move.pkl").read_bytes()
+    expected = json.loads((REPO / "tests/testdata/transformer_before_move.json").read_text())
+    assert b"gateway.preprocessing" in data and b"gateway.transformer" not in data
+    back = safe_unpickle(io.BytesIO(data))
+    out = back.transform(pd.DataFrame(expected["input"]))
+    np.testing.assert_array_equal(out, np.array(expected["output"]))
+    assert isinstance(back.named_transformers_["hour"], CyclicalEncoder)
+
+
+def test_other_gateway_modules_are_not_reachable_from_a_pickle() -> None:
+    """A pickle naming a gateway callable (the process launcher, here) is refused before it runs."""
+    evil = b"cgateway.procs\nfree_port\n(tR."
+    with pytest.raises(ArtifactError, match=r"gateway\.procs\.free_port"):
+        safe_unpickle(io.BytesIO(evil))

@@ -13,7 +13,7 @@ from gateway.featurestore import keys
 from gateway.featurestore.commands import get_features
 from gateway.featurestore.load import load_entity, update_entity
 from gateway.featurestore.reader import FeatureReader
-from tests.fs_support import small_spec, users, vectors_of
+from tests.featurestore.support import small_spec, users, vectors_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 

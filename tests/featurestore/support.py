@@ -7,14 +7,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gateway.spec import ModelSpec
+from gateway.spec import ModelSpec, parse_spec
 
 DIM = 4
 
 
 def small_spec(name: str = "fs") -> ModelSpec:
     """One entity ``user`` with a hash view (float, int, string) and a 4-dim vector view."""
-    return ModelSpec.model_validate(
+    return parse_spec(
         {
             "name": name,
             "backend": "sklearn",

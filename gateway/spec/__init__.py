@@ -1,0 +1,44 @@
+"""``models/<name>/model.yaml``: the validated spec that drives a model's serving.
+
+Unknown keys are errors, and every error names the file and the field, so a typo
+fails the service at start-up instead of silently changing behaviour. One module per
+part of the file: ``request``, ``features`` (entities and feature views), ``backend``
+(transformer, graph, estimator), ``postprocess``; ``model`` puts them together.
+"""
+
+from gateway.spec.backend import EstimatorSpec, GraphInput, GraphSpec, TransformerSpec
+from gateway.spec.features import EntitySpec, FeatureView, HashField, ViewCache
+from gateway.spec.model import (
+    SPEC_FILE,
+    GraphModelSpec,
+    ModelSpec,
+    ModelSpecBase,
+    SklearnModelSpec,
+    load_spec,
+    parse_spec,
+)
+from gateway.spec.postprocess import Calibration, PostprocessSpec
+from gateway.spec.request import FieldSpec, RankingSpec, RequestSpec
+
+__all__ = [
+    "SPEC_FILE",
+    "Calibration",
+    "EntitySpec",
+    "EstimatorSpec",
+    "FeatureView",
+    "FieldSpec",
+    "GraphInput",
+    "GraphModelSpec",
+    "GraphSpec",
+    "HashField",
+    "ModelSpec",
+    "ModelSpecBase",
+    "PostprocessSpec",
+    "RankingSpec",
+    "RequestSpec",
+    "SklearnModelSpec",
+    "TransformerSpec",
+    "ViewCache",
+    "load_spec",
+    "parse_spec",
+]

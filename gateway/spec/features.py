@@ -1,0 +1,67 @@
+"""``entities:`` and ``feature_views:``: what is read from the feature store, and the defaults."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gateway.spec.base import Strict
+
+
+class EntitySpec(Strict):
+    """An entity whose id comes from a request field and keys feature views."""
+
+    field: str
+    max_length: int = 128
+
+
+class HashField(Strict):
+    dtype: Literal["float", "int", "string"] = "float"
+    default: str | float | int
+
+    @model_validator(mode="after")
+    def _default_has_dtype(self) -> HashField:
+        # A default stands in for a stored value, so it takes the type a stored value decodes
+        # to: `default: 0` on a float field is 0.0, exactly as "0" read from Redis would be.
+        d = self.default
+        if self.dtype == "string" and not isinstance(d, str):
+            raise ValueError(f"default {d!r} of a string field must be a string")
+        if self.dtype != "string" and isinstance(d, (str, bool)):
+            raise ValueError(f"default {d!r} of a {self.dtype} field must be a number")
+        if self.dtype == "int" and isinstance(d, float) and not d.is_integer():
+            raise ValueError(f"default {d!r} of an int field must be a whole number")
+        object.__setattr__(self, "default", {"float": float, "int": int, "string": str}[self.dtype](d))
+        return self
+
+
+class ViewCache(Strict):
+    """Keep this view's decoded entities in each worker (see ``gateway.featurestore.cache``).
+
+    Worth it for entities many requests share (a ranking's candidate items); the
+    values are exact, not a stale copy: a snapshot's keys never change except by an
+    incremental load, which bumps the snapshot's generation, and every request
+    checks both the alias and the generation in its one round trip.
+    """
+
+    max_entities: int = Field(ge=1, le=10_000_000)
+
+
+class FeatureView(Strict):
+    """A group of features stored per entity: hash fields, or one packed vector."""
+
+    name: str
+    entity: str
+    kind: Literal["hash", "vector"] = "hash"
+    fields: dict[str, HashField] = Field(default_factory=dict)
+    dim: int | None = Field(None, ge=1)
+    default: Literal["zeros"] = "zeros"
+    cache: ViewCache | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> FeatureView:
+        if self.kind == "hash" and not self.fields:
+            raise ValueError(f"hash view '{self.name}' needs 'fields'")
+        if self.kind == "vector" and self.dim is None:
+            raise ValueError(f"vector view '{self.name}' needs 'dim'")
+        return self

@@ -1,0 +1,149 @@
+"""The whole spec of one model, one class per backend, and how a spec file is read.
+
+``ModelSpec`` is a union discriminated by ``backend``: a ``tensorflow`` model has a
+``graph`` block, a ``sklearn`` model an ``estimator`` block, and code that needs one
+narrows with ``isinstance`` instead of asserting that an optional block is there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, model_validator
+
+from gateway.errors import ConfigError
+from gateway.spec.backend import EstimatorSpec, GraphSpec, TransformerSpec
+from gateway.spec.base import Strict
+from gateway.spec.features import EntitySpec, FeatureView
+from gateway.spec.postprocess import PostprocessSpec
+from gateway.spec.request import RequestSpec
+
+SPEC_FILE = "model.yaml"
+# What ``extends: <model>`` takes from the other model's spec when this one does not set it:
+# the data contract (request schema, entities, feature views, transformer, post-processing),
+# never the identity or the backend.
+INHERITED = ("request", "entities", "feature_views", "transformer", "postprocess")
+
+
+class ModelSpecBase(Strict):
+    name: str
+    description: str = ""
+    extends: str | None = Field(
+        None, description="Model (in the same models directory) whose data contract this one reuses."
+    )
+    recipe: str | None = None  # fit code transformers/<recipe>.py; default: the model's name
+    request: RequestSpec
+    entities: dict[str, EntitySpec] = Field(default_factory=dict)
+    feature_views: list[FeatureView] = Field(default_factory=list)
+    transformer: TransformerSpec
+    postprocess: PostprocessSpec = PostprocessSpec()
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> ModelSpecBase:
+        fields = {f.name for f in self.request.fields}
+        for ent_name, ent in self.entities.items():
+            if ent.field not in fields and self.request.form == "records":
+                raise ValueError(f"entities.{ent_name}.field '{ent.field}' is not a request field")
+        for view in self.feature_views:
+            if view.entity not in self.entities:
+                raise ValueError(f"feature view '{view.name}' uses unknown entity '{view.entity}'")
+        return self
+
+    def view(self, name: str) -> FeatureView:
+        for v in self.feature_views:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+class GraphModelSpec(ModelSpecBase):
+    """``backend: tensorflow``: the model runs on a graph service (TF-Serving) over gRPC."""
+
+    backend: Literal["tensorflow"] = "tensorflow"
+    graph: GraphSpec
+
+    @model_validator(mode="after")
+    def _graph_views(self) -> GraphModelSpec:
+        vectors = {v.name for v in self.feature_views if v.kind == "vector"}
+        for alias, src in self.graph.inputs.items():
+            if src.view is not None and src.view not in vectors:
+                raise ValueError(
+                    f"graph.inputs.{alias}: '{src}' names no vector feature view (vector views: {sorted(vectors)})"
+                )
+        return self
+
+
+class SklearnModelSpec(ModelSpecBase):
+    """``backend: sklearn``: a scikit-learn estimator runs in the logic service (no graph service)."""
+
+    backend: Literal["sklearn"]
+    estimator: EstimatorSpec = EstimatorSpec()
+
+
+def _backend(value: Any) -> str:
+    raw = value.get("backend", "tensorflow") if isinstance(value, dict) else getattr(value, "backend", "")
+    return str(raw)
+
+
+ModelSpec = Annotated[
+    Annotated[GraphModelSpec, Tag("tensorflow")] | Annotated[SklearnModelSpec, Tag("sklearn")],
+    Discriminator(
+        _backend, custom_error_type="backend", custom_error_message="backend must be tensorflow or sklearn"
+    ),
+]
+_ADAPTER: TypeAdapter[GraphModelSpec | SklearnModelSpec] = TypeAdapter(ModelSpec)
+
+
+def parse_spec(raw: Any) -> GraphModelSpec | SklearnModelSpec:
+    """Validate a spec's data (raises pydantic's ValidationError)."""
+    return _ADAPTER.validate_python(raw)
+
+
+def load_spec(path: Path) -> GraphModelSpec | SklearnModelSpec:
+    """Read and validate a spec file (following ``extends``); errors name the file and the field."""
+    raw = _with_bases(path, [])
+    try:
+        return parse_spec(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {describe(e)}") from e
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read spec: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return raw
+
+
+def _with_bases(path: Path, seen: list[Path]) -> dict[str, Any]:
+    """The file's data with the data contract of the model it ``extends`` filled in."""
+    raw = _read(path)
+    base = raw.get("extends")
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: extends: must name a model")
+    base_path = path.parent.parent / base / SPEC_FILE
+    if base_path.resolve() in seen or base_path.resolve() == path.resolve():
+        chain = " -> ".join(str(p) for p in [*seen, path.resolve(), base_path.resolve()])
+        raise ConfigError(f"{path}: extends: forms a cycle ({chain})")
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: extends: {base!r}: no spec at {base_path}")
+    inherited = _with_bases(base_path, [*seen, path.resolve()])
+    return {**{k: inherited[k] for k in INHERITED if k in inherited}, **raw}
+
+
+def describe(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("tensorflow", "sklearn")) or "(top level)"
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
