@@ -18,7 +18,8 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 from gateway import artifacts
 from gateway.errors import ArtifactError
 from gateway.procs import python
-from gateway.saver.export import WARMUP_FILE, export_version
+from gateway.saver.export import export_version
+from gateway.saver.graph import WARMUP_FILE
 from gateway.saver.inspect import inspect_version
 from gateway.saver.recipe import LABEL, load_recipe
 from gateway.spec import load_spec

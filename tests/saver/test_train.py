@@ -12,7 +12,7 @@ import pytest
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.saver.export import WARMUP_FILE
+from gateway.saver.graph import WARMUP_FILE
 from gateway.saver.inspect import inspect_version
 from gateway.spec import load_spec
 from gateway.wire.protos import prediction_log_pb2
