@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+FAST := not integration and not slow and not trains and not tensorflow
 
 .PHONY: help install redis-server models up down status test test-fast lint bench clean
 
@@ -42,8 +43,8 @@ status: ## Show the local stack's processes
 test: install ## Run the whole test suite (real redis-server, graph-server, gunicorn)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: install ## Run the tests that start no servers
-	$(BIN)/pytest -m "not integration and not slow" $(PYTEST_ARGS)
+test-fast: install ## Run the fast tier: no servers, no training, no TensorFlow in the test process (< 60 s)
+	$(BIN)/pytest -m "$(FAST)" --no-tensorflow $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check gateway tests transformers bench

@@ -1,10 +1,17 @@
-"""Shared fixtures: real redis-server, real graph-server, models built from their recipes."""
+"""Shared fixtures: real redis-server, real graph-server, models built from their recipes.
+
+Also the test tiers: a test using ``built_models`` is marked ``trains`` automatically, and
+``--no-tensorflow`` (what ``make test-fast`` passes) makes any import of the TensorFlow
+runtime in the test process fail the test that does it, and the session.
+"""
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +22,52 @@ from gateway.procs import Proc, free_port, graph_command, python, redis_server_b
 from tests.support import REPO
 
 GRAPH_READY_S = 90.0
+# The TensorFlow runtime; the generated message modules under tensorflow.core are plain protobuf.
+FORBIDDEN = ("tensorflow.python", "keras")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-tensorflow",
+        action="store_true",
+        help="fail any test that imports the TensorFlow runtime (the fast tier's promise)",
+    )
+
+
+class _RefuseTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        # The package's __init__ imports tensorflow.python first: refusing that refuses TensorFlow.
+        if name.startswith(FORBIDDEN):
+            raise ImportError(f"{name}: this test tier must not import TensorFlow (--no-tensorflow)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--no-tensorflow"):
+        sys.meta_path.insert(0, _RefuseTensorFlow())
+
+
+GRAPH_TESTS = Path(__file__).parent / "graph_server"  # the graph server is TensorFlow
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if config.getoption("--no-tensorflow") and collection_path.is_relative_to(GRAPH_TESTS):
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "built_models" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.trains)
+        if item.path.is_relative_to(GRAPH_TESTS):
+            item.add_marker(pytest.mark.tensorflow)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    loaded = sorted(m for m in sys.modules if m.startswith(FORBIDDEN))
+    if session.config.getoption("--no-tensorflow") and loaded:
+        print(f"\n--no-tensorflow: the TensorFlow runtime was imported ({loaded[:3]} ...)", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,8 @@ def test_tampered_estimator_is_refused(
 
     root = tmp_path / "models"
     shutil.copytree(built_models / "risk_lr", root / "risk_lr")
+    (root / "risk").mkdir()
+    shutil.copy(built_models / "risk" / "model.yaml", root / "risk" / "model.yaml")  # risk_lr extends it
     (root / "risk_lr" / "1" / "model.pkl").write_bytes(pickle.dumps({"not": "the model"}))
     with pytest.raises(ArtifactError, match=r"model\.pkl: sha256"):
         create_app(Settings(model="risk_lr", models_root=root, redis_url=risk_features(7, "risk_lr")))

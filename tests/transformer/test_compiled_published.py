@@ -46,6 +46,10 @@ print(json.dumps({"score": [scored.status_code, scored.get_json()], "ready": rea
 
 def _copy(built_models: Path, root: Path, model: str = "risk") -> Path:
     shutil.copytree(built_models / model, root / model, ignore=shutil.ignore_patterns("demo"))
+    for spec in built_models.glob("*/model.yaml"):  # a spec may extend another
+        (root / spec.parent.name).mkdir(exist_ok=True)
+        if not (root / spec.parent.name / "model.yaml").exists():
+            shutil.copy(spec, root / spec.parent.name / "model.yaml")
     return root / model / "1"
 
 
