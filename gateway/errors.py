@@ -22,6 +22,8 @@ class GatewayError(Exception):
     status: int = 500
     code: str = "internal"
 
+    retry_after: float | None = None  # seconds; sent as Retry-After when set
+
     def __init__(
         self,
         msg: str,
@@ -29,6 +31,7 @@ class GatewayError(Exception):
         details: list[Any] | None = None,
         status: int | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(msg)
         self.msg = msg
@@ -37,6 +40,8 @@ class GatewayError(Exception):
             self.status = status
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, Any]:
         return {"msg": self.msg, "code": self.status, "error": self.code, "details": self.details}
@@ -73,6 +78,14 @@ class Unauthorized(GatewayError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(GatewayError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(GatewayError):
+    status, code = 409, "conflict"
+
+
 class NotFound(GatewayError):
     status, code = 404, "not_found"
 
@@ -91,6 +104,21 @@ class TooManyRequests(GatewayError):
 
 class Unavailable(GatewayError):
     status, code = 503, "unavailable"
+    retry_after = 1.0
+
+
+class VersionUnavailable(Unavailable):
+    """The version a request needs is not (or no longer) served; retrying is safe."""
+
+    code = "version_unavailable"
+
+
+class GraphVersionMissing(VersionUnavailable):
+    """The graph answered NOT_FOUND for the version a Predict was pinned to (the tiers disagree)."""
+
+    def __init__(self, version: int, message: str) -> None:
+        super().__init__(f"graph service does not serve version {version}: {message}")
+        self.version = version
 
 
 class DeadlineExceeded(GatewayError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +22,28 @@ class Settings(BaseSettings):
         Path("models"), description="Directory holding <name>/model.yaml and version directories."
     )
     version: int | None = Field(
-        None, description="Pin a model version; default: the highest published version."
+        None, description="Serve only this version (instead of the spec's version policy)."
+    )
+    version_poll_ms: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "How often each worker looks for new, changed and removed versions and re-reads the "
+            "model config file (TF-Serving's --file_system_poll_wait_seconds); 0: only at start."
+        ),
+    )
+    model_config_file: Path | None = Field(
+        None,
+        description=(
+            "The model config file (TF-Serving's --model_config_file) whose version_labels name "
+            "versions for both tiers; admin label changes are written here. None: no labels."
+        ),
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token of the admin API (labels, default version, reload); none: the admin API is off."
+        ),
     )
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Feature store address (redis:// or rediss://)."
@@ -69,5 +90,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Log level of the gateway loggers.")
     warmup: bool = Field(
-        True, description="Score one synthetic request through the graph before reporting ready."
+        True,
+        description=(
+            "Send the spec's warm-up requests through the full path (features, transform, Predict "
+            "pinned to the version) before a version takes traffic."
+        ),
     )

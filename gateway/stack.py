@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable
@@ -39,6 +40,20 @@ GRAPH_FLAGS = (
     f"--grpc_max_threads={2 * (os.cpu_count() or 1)}",
 )
 GRAPH_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def graph_version_flags(config: Path) -> list[str]:
+    """The graph reads the model config file both tiers share, and re-reads it every second.
+
+    Labels in the file may name versions not loaded yet when the graph starts (TF-Serving
+    checks labels before loading anything on its first config).
+    """
+    return [
+        f"--model_config_file={config.resolve()}",
+        "--model_config_file_poll_wait_seconds=1",
+        "--file_system_poll_wait_seconds=1",
+        "--allow_version_labels_for_unavailable_models=true",
+    ]
 
 
 @dataclass
@@ -133,30 +148,49 @@ def _start_redis(cfg: StackConfig, started: list[str]) -> None:
     wait_ready("redis", proc, procs.redis_ready(cfg.redis_port))
 
 
+def model_config_path(model: str) -> Path:
+    """The model config file both tiers of ``model`` read (labels live there; see ``gateway label``)."""
+    return RUN / "config" / f"{model}.config"
+
+
+def admin_token() -> str:
+    """The local stack's admin token (``.run/admin-token``, made once, readable by its owner only)."""
+    path = RUN / "admin-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
 def _start_model(
     models_root: Path, model: str, ports: ModelPorts, redis_port: int, started: list[str]
 ) -> None:
+    from gateway.logic.versions import config_file
+    from gateway.spec import load_spec
+
+    spec = load_spec(models_root / model / "model.yaml")
+    config = model_config_path(model)
+    config_file.ensure(config, spec, str((models_root / model).resolve()))
     env = {
         "GATEWAY_MODEL": model,
         "GATEWAY_MODELS_ROOT": str(models_root.resolve()),
         "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "GATEWAY_BIND": f"127.0.0.1:{ports.logic}",
+        "GATEWAY_MODEL_CONFIG_FILE": str(config.resolve()),
+        "GATEWAY_ADMIN_TOKEN": admin_token(),
     }
     if ports.grpc is not None:
-        _start_graph(models_root, model, ports, started)
+        _start_graph(config, model, ports, started)
         env["GATEWAY_GRAPH_TARGETS"] = f'["127.0.0.1:{ports.grpc}"]'
     logic = spawn(f"logic-{model}", procs.logic_command(), env=env)
     started.append(f"logic-{model}")
     wait_ready(f"logic-{model}", logic, procs.http_ok(f"http://127.0.0.1:{ports.logic}/ready"))
 
 
-def _start_graph(models_root: Path, model: str, ports: ModelPorts, started: list[str]) -> None:
+def _start_graph(config: Path, model: str, ports: ModelPorts, started: list[str]) -> None:
     assert ports.grpc is not None
-    flags = [
-        f"--model_name={model}",
-        f"--model_base_path={(models_root / model).resolve()}",
-        *GRAPH_FLAGS,
-    ]
+    flags = [*graph_version_flags(config), *GRAPH_FLAGS]
     if ports.rest is not None:
         flags.append(f"--rest_api_port={ports.rest}")
     graph = spawn(

@@ -11,7 +11,7 @@ import pytest
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.logic.assembly import load_version
+from gateway.logic.versions.loader import load_version
 from gateway.settings import Settings
 from gateway.spec import load_spec
 
@@ -28,7 +28,8 @@ def version_copy(built_models: Path, tmp_path: Path) -> Path:
 
 def _load(root: Path, **kw: object) -> object:
     spec = load_spec(root / "risk" / "model.yaml")
-    return load_version(spec, Settings(model="risk", models_root=root, **kw))  # type: ignore[arg-type]
+    settings = Settings(model="risk", models_root=root, **kw)  # type: ignore[arg-type]
+    return load_version(spec, root / "risk" / "1", 1, settings.allow_drift)
 
 
 def test_intact_version_loads(version_copy: Path) -> None:

@@ -8,20 +8,18 @@ touched (the model has no feature views).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import redis
 from flask import Flask
 
 from gateway.errors import GatewayError
-from gateway.featurestore.reader import FeatureReader
-from gateway.logic.assembly import load_version
+from gateway.logic.assembly import build_scorer
+from gateway.logic.graph_client import GraphVersion
 from gateway.logic.orchestrator import Scorer
+from gateway.logic.versions.loader import ModelVersion
 from gateway.logic.web.app import create_app
 from gateway.settings import Settings
-from gateway.spec import load_spec
 from tests.support import REPO
 
 ROOT = REPO / "tests" / "testdata" / "models"
@@ -35,23 +33,30 @@ EXAMPLE = {
 
 
 class TinyPredictor:
-    """The graph stand-in: ``x @ WEIGHTS`` (raw; the spec's sigmoid is post-processing).
+    """The graph stand-in: ``x @ WEIGHTS + version - 1`` (raw; the spec's sigmoid is post-processing),
+    so each version answers differently.
 
-    ``fail`` makes the next predictions raise that error, as the graph client would.
+    ``fail`` makes the next predictions raise that error, as the graph client would;
+    ``graph`` (version -> state), when set, is what the "graph" reports serving.
     """
 
     def __init__(self) -> None:
-        self.fail: GatewayError | None = None
+        self.fail: Exception | None = None
         self.calls = 0
+        self.graph: dict[int, str] | None = None
 
-    def predict(self, inputs: dict[str, np.ndarray[Any, Any]], version: int) -> np.ndarray[Any, Any]:
+    def predict(self, inputs: dict[str, np.ndarray[Any, Any]], mv: ModelVersion) -> np.ndarray[Any, Any]:
         self.calls += 1
         if self.fail is not None:
             raise self.fail
-        return np.asarray(inputs["x"], dtype=np.float64) @ WEIGHTS
+        return np.asarray(inputs["x"], dtype=np.float64) @ WEIGHTS + (mv.version - 1)
 
-    def check(self, version: int) -> str | None:
-        return None if self.fail is None else self.fail.msg
+    def served(self) -> dict[int, GraphVersion] | None:
+        if isinstance(self.fail, GatewayError):
+            raise self.fail
+        if self.graph is None:
+            return None
+        return {v: GraphVersion(state) for v, state in self.graph.items()}
 
 
 def expected_scores(transformed: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -70,10 +75,8 @@ def tiny_settings(**overrides: Any) -> Settings:
 
 
 def tiny_scorer(settings: Settings, predictor: TinyPredictor) -> Scorer:
-    spec = load_spec(Path(settings.models_root) / settings.model / "model.yaml")
-    mv = load_version(spec, settings)
-    reader = FeatureReader(spec, redis.Redis.from_url(settings.redis_url))
-    return Scorer(spec, reader, {mv.version: mv}, predictor)
+    """The real worker assembly with the in-process predictor; versions polled by the test (no thread)."""
+    return build_scorer(settings, predictor=predictor, start=False)
 
 
 def tiny_app(predictor: TinyPredictor | None = None, **overrides: Any) -> Flask:

@@ -1,6 +1,6 @@
 # Logic service image: Flask + gunicorn, no TensorFlow runtime.
 # tensorflow-serving-api is installed without its dependencies: the logic tier
-# only needs its generated message modules (see gateway/protos.py), and the
+# only needs its generated message modules (see gateway/wire/protos.py), and the
 # 'tensorflow' package directory they live next to comes from the same wheel set.
 FROM python:3.11-slim AS build
 WORKDIR /src

@@ -10,33 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import text_format
-
 from gateway.graph_server.manager import ModelSource, VersionPolicy
+from gateway.wire.model_config import TENSORFLOW_PLATFORM, ModelConfigError
 from gateway.wire.protos import model_server_config_pb2
-
-TENSORFLOW_PLATFORM = "tensorflow"
-
-
-class ConfigFileError(ValueError):
-    """A config that cannot be applied; the message is what TF-Serving would say."""
-
-
-def parse_model_config_text(text: str) -> Any:
-    config = model_server_config_pb2.ModelServerConfig()
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as e:
-        raise ConfigFileError(f"Error parsing text-format tensorflow.serving.ModelServerConfig: {e}") from e
-    return config
-
-
-def read_model_config(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigFileError(f"{path}: {e.strerror}") from e
-    return parse_model_config_text(text)
 
 
 def single_model_config(name: str, base_path: str) -> Any:
@@ -51,15 +27,15 @@ def sources_from_config(config: Any) -> list[ModelSource]:
     """Validate a ModelServerConfig and turn its model list into model sources."""
     which = config.WhichOneof("config")
     if which == "custom_model_config":
-        raise ConfigFileError("custom_model_config is not supported; use model_config_list")
+        raise ModelConfigError("custom_model_config is not supported; use model_config_list")
     sources = []
     seen: set[str] = set()
     for m in config.model_config_list.config:
         if m.name in seen:
-            raise ConfigFileError(f"Illegal to list model {m.name} multiple times in config list")
+            raise ModelConfigError(f"Illegal to list model {m.name} multiple times in config list")
         seen.add(m.name)
         if not m.name or not m.base_path:
-            raise ConfigFileError(f"model config needs a name and a base_path: {{{m}}}")
+            raise ModelConfigError(f"model config needs a name and a base_path: {{{m}}}")
         _check_platform(m)
         sources.append(
             ModelSource(
@@ -75,20 +51,20 @@ def sources_from_config(config: Any) -> list[ModelSource]:
 def _check_platform(m: Any) -> None:
     if m.model_type:  # the deprecated enum; 1 is TENSORFLOW
         if m.model_platform:
-            raise ConfigFileError(
+            raise ModelConfigError(
                 "Illegal setting both ModelServerConfig::model_type (deprecated) "
                 f"and ModelServerConfig::model_platform, model name is {m.name}"
             )
         if m.model_type != 1:
-            raise ConfigFileError(f"ModelServerConfig::model_type choice {m.model_type} not supported.")
+            raise ModelConfigError(f"ModelServerConfig::model_type choice {m.model_type} not supported.")
         return
     if not m.model_platform:
-        raise ConfigFileError(
+        raise ModelConfigError(
             "Illegal setting neither ModelServerConfig::model_type (deprecated) "
             f"nor ModelServerConfig::model_platform, model name is {m.name}"
         )
     if m.model_platform != TENSORFLOW_PLATFORM:
-        raise ConfigFileError(f"Model {m.name} requested unsupported platform {m.model_platform}")
+        raise ModelConfigError(f"Model {m.name} requested unsupported platform {m.model_platform}")
 
 
 def _policy(p: Any) -> VersionPolicy:

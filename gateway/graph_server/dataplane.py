@@ -15,12 +15,12 @@ from typing import Any
 import grpc
 
 from gateway.graph_server import examples
-from gateway.graph_server.config import ConfigFileError
 from gateway.graph_server.errors import ServingError, code_number, internal, invalid
 from gateway.graph_server.manager import ModelManager
 from gateway.graph_server.monitoring import CallInfo
 from gateway.graph_server.runner import Arrays, Outputs, Runner, timeout_ms
 from gateway.graph_server.servable import DEFAULT_SIGNATURE
+from gateway.wire.model_config import ModelConfigError
 from gateway.wire.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -194,7 +194,7 @@ class Dataplane:
             raise ServingError(grpc.StatusCode.UNIMPLEMENTED, "config reload is not enabled on this server")
         try:
             self._reload(request.config)
-        except ConfigFileError as e:
+        except ModelConfigError as e:
             raise invalid(str(e)) from e
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0

@@ -6,7 +6,8 @@ Mirrors TF-Serving's file-system source + availability-preserving policy:
   (latest N, all, or specific versions);
 * on every poll the aspired versions are computed; new ones are loaded, warmed up
   and only then made AVAILABLE; versions no longer aspired are unloaded, but only
-  once at least one aspired version is AVAILABLE, so a half-copied or broken new
+  once at least one aspired version is AVAILABLE (first, when one already is, as
+  TF-Serving's AvailabilityPreservingPolicy does), so a half-copied or broken new
   version never takes a good one down;
 * a version that failed to load is retried when its directory changes;
 * requests lease a servable, so an unload waits for the requests still using it;
@@ -232,10 +233,16 @@ class ModelManager:
         aspired = src.policy.aspired(sorted(on_disk))
         if not on_disk:
             log.warning("model %s: no versions found under %s", src.name, src.base_path)
+        # TF-Serving's AvailabilityPreservingPolicy: versions no longer aspired are unloaded first
+        # when an aspired one is already available, else only once a new one has come up.
+        self._retire(src.name, aspired)
         for v in aspired:
             self._maybe_load(src.name, v, on_disk[v])
+        self._retire(src.name, aspired)
+
+    def _retire(self, name: str, aspired: list[int]) -> None:
         with self._lock:
-            current = dict(self._versions.get(src.name, {}))
+            current = dict(self._versions.get(name, {}))
         any_aspired_up = any(
             current.get(v) is not None and current[v].state == State.AVAILABLE for v in aspired
         )
@@ -244,7 +251,7 @@ class ModelManager:
                 continue
             if vs.state == State.AVAILABLE and not any_aspired_up:
                 continue  # availability preserving: keep serving until a successor is up
-            self._unload(src.name, vs)
+            self._unload(name, vs)
 
     def _maybe_load(self, name: str, version: int, path: Path) -> None:
         with self._lock:

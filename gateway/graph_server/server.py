@@ -16,11 +16,12 @@ import grpc
 
 from gateway.graph_server import flags, protodefs
 from gateway.graph_server.batching import BatchingOptions, BatchingRunner
-from gateway.graph_server.config import read_model_config, single_model_config, sources_from_config
+from gateway.graph_server.config import single_model_config, sources_from_config
 from gateway.graph_server.errors import ServingError
 from gateway.graph_server.manager import ModelManager
 from gateway.graph_server.monitoring import DEFAULT_PATH, Metrics
 from gateway.graph_server.runner import DirectRunner, EchoRunner, Runner
+from gateway.wire.model_config import read as read_model_config
 
 log = logging.getLogger("gateway.graph_server")
 

@@ -1,33 +1,21 @@
-"""Build a worker's ``Scorer`` from settings: spec, artifacts, clients. Fails fast, naming the cause."""
+"""Build a worker's ``Scorer`` from settings: spec, clients, the version manager. Fails fast, naming the cause."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from gateway import artifacts
-from gateway.errors import ArtifactError
 from gateway.featurestore.reader import FeatureReader, connect
 from gateway.logic.graph_client import GraphClient
-from gateway.logic.orchestrator import ModelVersion, Predictor, Scorer
-from gateway.logic.predictors import GraphPredictor, SklearnPredictor
+from gateway.logic.orchestrator import Scorer, ScoringEvents
+from gateway.logic.predictors import GraphPredictor, Predictor, SklearnPredictor
+from gateway.logic.versions.loader import ModelVersion, load_version
+from gateway.logic.versions.manager import VersionManager
+from gateway.logic.versions.source import VersionSource
 from gateway.settings import Settings
-from gateway.spec import GraphModelSpec, ModelSpec, load_spec
-from gateway.transformer.stage import load_transform
+from gateway.spec import SPEC_FILE, GraphModelSpec, ModelSpec, load_spec
 
 log = logging.getLogger("gateway.logic")
-
-
-def load_version(spec: ModelSpec, settings: Settings) -> ModelVersion:
-    base = settings.models_root / spec.name
-    version = settings.version if settings.version is not None else artifacts.latest_version(base)
-    if version is None:
-        raise ArtifactError(f"{base}: no published model version (run `make models`)")
-    vdir = artifacts.version_dir(base, version)
-    manifest = artifacts.read_manifest(vdir)
-    # Library versions are checked where a pickle is actually loaded: a transformer served
-    # from its compiled file (data, not code) does not depend on them.
-    transform = load_transform(vdir, manifest, spec.transformer, settings.allow_drift)
-    return ModelVersion(version=version, path=vdir, manifest=manifest, transform=transform)
 
 
 def graph_client(spec: GraphModelSpec, settings: Settings) -> GraphClient:
@@ -36,16 +24,35 @@ def graph_client(spec: GraphModelSpec, settings: Settings) -> GraphClient:
     return GraphClient(settings.graph_targets or g.targets, g.model_name, g.signature, deadline_ms / 1000)
 
 
-def build_scorer(settings: Settings) -> Scorer:
-    spec = load_spec(settings.models_root / settings.model / "model.yaml")
-    mv = load_version(spec, settings)
-    reader = FeatureReader(spec, connect(settings), cluster=settings.redis_cluster)
-    return Scorer(spec, reader, {mv.version: mv}, make_predictor(spec, settings, mv))
-
-
-def make_predictor(spec: ModelSpec, settings: Settings, mv: ModelVersion) -> Predictor:
+def make_predictor(spec: ModelSpec, settings: Settings) -> Predictor:
     if isinstance(spec, GraphModelSpec):
         return GraphPredictor(graph_client(spec, settings), spec.graph.output)
-    est = spec.estimator
-    estimator = artifacts.load_verified_pickle(mv.path, est.file, mv.manifest, settings.allow_drift)
-    return SklearnPredictor({mv.version: estimator}, est)
+    return SklearnPredictor(spec.estimator)
+
+
+def build_scorer(
+    settings: Settings,
+    predictor: Predictor | None = None,
+    events: ScoringEvents | None = None,
+    start: bool = True,
+) -> Scorer:
+    """The worker's scorer, its versions loaded as far as they can be now; ``start`` keeps polling."""
+    base = Path(settings.models_root) / settings.model
+    spec = load_spec(base / SPEC_FILE)
+    reader = FeatureReader(spec, connect(settings), cluster=settings.redis_cluster)
+    predictor = predictor or make_predictor(spec, settings)
+
+    def load(version: int, path: Path) -> ModelVersion:
+        return load_version(spec, path, version, settings.allow_drift)
+
+    source = VersionSource(spec, base, settings.model_config_file, only=settings.version)
+    manager = VersionManager(spec.name, source, load, predictor)
+    scorer = Scorer(spec, reader, predictor, manager)
+    if events is not None:
+        scorer.events = events
+    if not settings.warmup:
+        manager.warm = None
+    manager.poll()  # the first pass at start: a worker usually starts ready
+    if start:
+        manager.start(settings.version_poll_ms / 1000)
+    return scorer

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -27,6 +28,16 @@ from gateway.wire.protos import (
 from gateway.wire.tensors import to_numpy, write_proto
 
 _STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+
+
+@dataclass(frozen=True, slots=True)
+class GraphVersion:
+    """One version as the graph reports it (GetModelStatus)."""
+
+    state: str  # START, LOADING, AVAILABLE, UNLOADING, END
+    error: str = ""  # the graph's error message (a version that failed to load ends with one)
+
+
 _OPTIONS = [
     ("grpc.lb_policy_name", "round_robin"),
     ("grpc.max_receive_message_length", 64 << 20),
@@ -101,7 +112,12 @@ class GraphClient:
         for alias, value in inputs.items():
             write_proto(req.inputs[alias], value)
         req.output_filter.append(output)
-        resp = self._call(stub.Predict, req)
+        try:
+            resp = self._call(stub.Predict, req)
+        except errors.NotFound as e:
+            # The logic tier pinned a version the graph does not serve: the tiers disagree for a
+            # moment (a version leaving, a graph restarting). The server's problem, not the caller's.
+            raise errors.GraphVersionMissing(version, e.msg) from e
         if resp.model_spec.version.value != version:
             raise errors.GraphError(
                 f"graph answered with version {resp.model_spec.version.value}, expected {version}"
@@ -112,11 +128,18 @@ class GraphClient:
 
     def version_states(self) -> dict[int, str]:
         """Every version the graph knows for this model, with its state name."""
+        return {v: s.state for v, s in self.versions().items()}
+
+    def versions(self) -> dict[int, GraphVersion]:
+        """Every version the graph knows for this model: state and error message."""
         _, stub = self._stubs()
         req = get_model_status_pb2.GetModelStatusRequest()
         req.model_spec.name = self.model_name
         resp = self._call(stub.GetModelStatus, req)
-        return {int(s.version): _STATE_NAMES.get(s.state, str(s.state)) for s in resp.model_version_status}
+        return {
+            int(s.version): GraphVersion(_STATE_NAMES.get(s.state, str(s.state)), s.status.error_message)
+            for s in resp.model_version_status
+        }
 
     def _call(self, method: Any, req: Any) -> Any:
         for attempt in (1, 2):

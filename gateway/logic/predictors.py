@@ -1,49 +1,56 @@
-"""Backends that run the model proper for the orchestrator (the ``Predictor`` protocol)."""
+"""Backends that run the model proper for the orchestrator: the graph over gRPC, or an estimator in-process.
+
+Both take the inputs of one request and the version it is pinned to, and tell the
+version manager which versions they serve (``served``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from gateway.errors import GatewayError
-from gateway.logic.graph_client import GraphClient
+from gateway.logic.graph_client import GraphClient, GraphVersion
+from gateway.logic.versions.loader import ModelVersion
 from gateway.spec import EstimatorSpec
+
+Array = np.ndarray[Any, Any]
+
+
+class Predictor(Protocol):
+    def predict(self, inputs: dict[str, Array], mv: ModelVersion) -> Array:
+        """Raw model output for ``inputs``, computed by exactly version ``mv``."""
+        ...
+
+    def served(self) -> dict[int, Any] | None:
+        """Versions the backend serves now (None: every loaded version, the model runs in-process)."""
+        ...
 
 
 class GraphPredictor:
-    """The TensorFlow backend: Predict on the graph service, one output tensor."""
+    """The TensorFlow backend: Predict on the graph service, pinned to the version, one output tensor."""
 
     def __init__(self, client: GraphClient, output: str) -> None:
         self.client = client
         self.output = output
 
-    def predict(self, inputs: dict[str, np.ndarray[Any, Any]], version: int) -> np.ndarray[Any, Any]:
-        return self.client.predict(inputs, self.output, version)
+    def predict(self, inputs: dict[str, Array], mv: ModelVersion) -> Array:
+        return self.client.predict(inputs, self.output, mv.version)
 
-    def check(self, version: int) -> str | None:
-        """None when the graph serves ``version``; otherwise why not."""
-        try:
-            states = self.client.version_states()
-        except GatewayError as e:
-            return e.msg
-        state = states.get(version)
-        if state != "AVAILABLE":
-            return f"graph reports version {version} as {state or 'unknown'} (known: {states})"
-        return None
+    def served(self) -> dict[int, GraphVersion]:
+        return self.client.versions()
 
 
 class SklearnPredictor:
-    """The in-process backend: a verified scikit-learn estimator per loaded version."""
+    """The in-process backend: the version's own verified scikit-learn estimator."""
 
-    def __init__(self, estimators: dict[int, Any], spec: EstimatorSpec) -> None:
-        self.estimators = estimators
+    def __init__(self, spec: EstimatorSpec) -> None:
         self.spec = spec
 
-    def predict(self, inputs: dict[str, np.ndarray[Any, Any]], version: int) -> np.ndarray[Any, Any]:
+    def predict(self, inputs: dict[str, Array], mv: ModelVersion) -> Array:
         (x,) = inputs.values()
-        out = np.asarray(getattr(self.estimators[version], self.spec.method)(x), dtype=np.float64)
+        out = np.asarray(getattr(mv.estimator, self.spec.method)(x), dtype=np.float64)
         return out[:, self.spec.column] if out.ndim == 2 else out
 
-    def check(self, version: int) -> str | None:
-        return None if version in self.estimators else f"no estimator loaded for version {version}"
+    def served(self) -> None:
+        return None

@@ -34,6 +34,13 @@ class ScoreRequest:
     def size(self) -> int:
         return len(self.rows)
 
+    @property
+    def routing_key(self) -> str | None:
+        """The id that decides a canary split: the first entity of the first row (a ranking's user)."""
+        for ids in self.entity_ids.values():
+            return ids[0] if ids else None
+        return None
+
 
 class RequestValidator:
     """Compiled once per spec; ``validate(payload)`` runs per request."""

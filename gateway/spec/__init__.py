@@ -3,7 +3,8 @@
 Unknown keys are errors, and every error names the file and the field, so a typo
 fails the service at start-up instead of silently changing behaviour. One module per
 part of the file: ``request``, ``features`` (entities and feature views), ``backend``
-(transformer, graph, estimator), ``postprocess``; ``model`` puts them together.
+(transformer, graph, estimator), ``postprocess``, ``versions`` (policy, promotion, canary,
+shadow); ``model`` puts them together.
 """
 
 from gateway.spec.backend import EstimatorSpec, GraphInput, GraphSpec, TransformerSpec
@@ -19,10 +20,13 @@ from gateway.spec.model import (
 )
 from gateway.spec.postprocess import Calibration, PostprocessSpec
 from gateway.spec.request import FieldSpec, RankingSpec, RequestSpec
+from gateway.spec.versions import STABLE, CanarySpec, LatestPolicy, ShadowSpec, SpecificPolicy, VersionsSpec
 
 __all__ = [
     "SPEC_FILE",
+    "STABLE",
     "Calibration",
+    "CanarySpec",
     "EntitySpec",
     "EstimatorSpec",
     "FeatureView",
@@ -31,13 +35,17 @@ __all__ = [
     "GraphModelSpec",
     "GraphSpec",
     "HashField",
+    "LatestPolicy",
     "ModelSpec",
     "ModelSpecBase",
     "PostprocessSpec",
     "RankingSpec",
     "RequestSpec",
+    "ShadowSpec",
     "SklearnModelSpec",
+    "SpecificPolicy",
     "TransformerSpec",
+    "VersionsSpec",
     "ViewCache",
     "load_spec",
     "parse_spec",

@@ -19,6 +19,7 @@ from gateway.spec.base import Strict
 from gateway.spec.features import EntitySpec, FeatureView
 from gateway.spec.postprocess import PostprocessSpec
 from gateway.spec.request import RequestSpec
+from gateway.spec.versions import VersionsSpec
 
 SPEC_FILE = "model.yaml"
 # What ``extends: <model>`` takes from the other model's spec when this one does not set it:
@@ -39,6 +40,7 @@ class ModelSpecBase(Strict):
     feature_views: list[FeatureView] = Field(default_factory=list)
     transformer: TransformerSpec
     postprocess: PostprocessSpec = PostprocessSpec()
+    versions: VersionsSpec = VersionsSpec()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> ModelSpecBase:

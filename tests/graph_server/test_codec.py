@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from gateway.graph_server import example_json, rest_json
-from gateway.graph_server.config import ConfigFileError, parse_model_config_text, sources_from_config
+from gateway.graph_server.config import sources_from_config
 from gateway.graph_server.errors import ServingError
 from gateway.graph_server.protodefs import ProtoTextError, monitoring_config
+from gateway.wire.model_config import ModelConfigError, parse_text
 from gateway.wire.protos import example_pb2, types_pb2
 from gateway.wire.status import http_status
 
@@ -190,7 +191,7 @@ def test_bad_examples(doc: Any, message: str) -> None:
 
 # -- configs and tables --------------------------------------------------------
 def test_model_server_config_policies_and_labels() -> None:
-    config = parse_model_config_text(
+    config = parse_text(
         'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
         "model_version_policy { specific { versions: 1 versions: 3 } } "
         'version_labels { key: "stable" value: 1 } } '
@@ -204,13 +205,13 @@ def test_model_server_config_policies_and_labels() -> None:
 
 def test_config_errors() -> None:
     with pytest.raises(
-        ConfigFileError, match=r"Error parsing text-format tensorflow\.serving\.ModelServerConfig"
+        ModelConfigError, match=r"Error parsing text-format tensorflow\.serving\.ModelServerConfig"
     ):
-        parse_model_config_text("improperly formatted file")
-    bad_platform = parse_model_config_text(
+        parse_text("improperly formatted file")
+    bad_platform = parse_text(
         'model_config_list { config { name: "a" base_path: "/a" model_platform: "onnx" } }'
     )
-    with pytest.raises(ConfigFileError, match="requested unsupported platform onnx"):
+    with pytest.raises(ModelConfigError, match="requested unsupported platform onnx"):
         sources_from_config(bad_platform)
 
 

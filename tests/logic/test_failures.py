@@ -42,8 +42,23 @@ def _error(app: Flask) -> tuple[int, str]:
     return r.status_code, body.get("error", "")
 
 
-def test_graph_down_is_503(built_models: Path, risk_features: Callable[[int], str]) -> None:
+def test_graph_down_at_start_is_503_naming_the_graph(
+    built_models: Path, risk_features: Callable[[int], str]
+) -> None:
+    """A worker whose graph is unreachable loads the transformer but makes no version available."""
     app = _app(built_models, risk_features(5), [free_port()], graph_deadline_ms=500)
+    r = app.test_client().post("/get_score", json=EXAMPLE)
+    assert (r.status_code, r.get_json()["error"]) == (503, "version_unavailable")
+    assert "graph" in r.get_json()["msg"] and r.headers["Retry-After"] == "1"
+
+
+def test_graph_gone_after_start_is_503(
+    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory
+) -> None:
+    proc, port = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
+    app = _app(built_models, risk_features(5), [port], graph_deadline_ms=500)
+    assert app.test_client().post("/get_score", json=EXAMPLE).status_code == 200
+    proc.stop()
     assert _error(app) == (503, "graph_unavailable")
 
 
@@ -62,7 +77,8 @@ def test_graph_deadline_is_504(
         "--enable_batching",
         f"--batching_parameters_file={params}",
     )
-    app = _app(built_models, risk_features(5), [port], graph_deadline_ms=100)
+    # Warm-up would never pass within the deadline (the version would not become available).
+    app = _app(built_models, risk_features(5), [port], graph_deadline_ms=100, warmup=False)
     assert _error(app) == (504, "graph_deadline_exceeded")
 
 
@@ -71,7 +87,7 @@ def test_redis_down_is_503(built_models: Path, risk_graph: int) -> None:
     assert _error(app) == (503, "feature_store_unavailable")
 
 
-def test_version_the_graph_does_not_serve_is_404(
+def test_version_the_graph_does_not_serve_is_never_available(
     built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory, tmp_path: Path
 ) -> None:
     # The logic side has version 1's transformer; the graph only has a copy numbered 7.
@@ -81,8 +97,12 @@ def test_version_the_graph_does_not_serve_is_404(
     shutil.copytree(built_models / "risk" / "1", base / "7")
     _, port = start_graph("--model_name=risk", f"--model_base_path={base}")
     app = _app(built_models, risk_features(5), [port])
-    status, error = _error(app)
-    assert (status, error) == (404, "graph_not_found")
+    r = app.test_client().post("/get_score", json=EXAMPLE)
+    assert (r.status_code, r.get_json()["error"]) == (
+        503,
+        "version_unavailable",
+    )  # the server's problem: no 4xx
+    assert "waiting for the graph to report it AVAILABLE (graph: unknown to it)" in r.get_json()["msg"]
     assert app.test_client().get("/ready").status_code == 503
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def test_scores_equal_the_estimator_offline(client: FlaskClient, built_models: P
 def test_ready_without_any_graph(client: FlaskClient) -> None:
     r = client.get("/ready")
     assert r.status_code == 200, r.get_json()
-    assert r.get_json()["checks"]["version_1"]["backend"] == "serving"
+    assert r.get_json()["checks"]["versions"]["1"] == {"state": "AVAILABLE", "transformer_source": "artifact"}
 
 
 def test_same_validation_and_errors(client: FlaskClient) -> None:
@@ -83,12 +84,18 @@ def test_tampered_estimator_is_refused(
 ) -> None:
     import shutil
 
-    from gateway.errors import ArtifactError
-
     root = tmp_path / "models"
     shutil.copytree(built_models / "risk_lr", root / "risk_lr")
     (root / "risk").mkdir()
     shutil.copy(built_models / "risk" / "model.yaml", root / "risk" / "model.yaml")  # risk_lr extends it
     (root / "risk_lr" / "1" / "model.pkl").write_bytes(pickle.dumps({"not": "the model"}))
-    with pytest.raises(ArtifactError, match=r"model\.pkl: sha256"):
-        create_app(Settings(model="risk_lr", models_root=root, redis_url=risk_features(7, "risk_lr")))
+    app = create_app(Settings(model="risk_lr", models_root=root, redis_url=risk_features(7, "risk_lr")))
+    client = app.test_client()  # the worker starts, refuses the version and says why
+    status = client.get("/v1/models/risk_lr").get_json()["model_version_status"]
+    assert [(v["version"], v["state"]) for v in status] == [("1", "END")]
+    assert re.search(
+        r"model\.pkl: sha256 .* does not match the manifest", status[0]["status"]["error_message"]
+    )
+    assert client.get("/ready").status_code == 503
+    r = client.post("/get_score", json=EXAMPLE)
+    assert (r.status_code, r.get_json()["error"]) == (503, "version_unavailable")

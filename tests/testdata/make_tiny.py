@@ -3,7 +3,7 @@
     python -m tests.testdata.make_tiny [ROOT]
 
 The version is checked in, so the fast tests need no training; this program is how it
-was made (and ``tests/test_tiny.py`` checks that it still makes the same compiled file).
+was made (and ``tests/test_tiers.py`` checks that it still makes the same files).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pytest
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
+from gateway.logic.versions.loader import load_version
 from gateway.logic.web.app import create_app
 from gateway.procs import python
 from gateway.settings import Settings
@@ -77,7 +78,7 @@ def test_versions_record_their_compiled_transformer(built_models: Path, model: s
     assert load_transform(vdir, manifest, spec.transformer, []).source == "artifact"
 
 
-def test_a_tampered_compiled_file_stops_the_worker(built_models: Path, tmp_path: Path) -> None:
+def test_a_tampered_compiled_file_is_refused(built_models: Path, tmp_path: Path) -> None:
     vdir = _copy(built_models, tmp_path)
     data = bytearray((vdir / ir.FILE).read_bytes())
     data[-30] ^= 0x01
@@ -85,7 +86,12 @@ def test_a_tampered_compiled_file_stops_the_worker(built_models: Path, tmp_path:
     with pytest.raises(
         ArtifactError, match=r"transformer\.compiled\.npz: sha256 .* changed after publishing"
     ):
-        create_app(Settings(model="risk", models_root=tmp_path))
+        load_version(load_spec(tmp_path / "risk" / "model.yaml"), vdir, 1, [])
+    client = create_app(Settings(model="risk", models_root=tmp_path)).test_client()
+    (status,) = client.get("/v1/models/risk").get_json()["model_version_status"]
+    assert (
+        status["state"] == "END" and "transformer.compiled.npz: sha256" in status["status"]["error_message"]
+    )
 
 
 @pytest.mark.integration
@@ -105,7 +111,7 @@ def test_a_worker_serves_from_the_compiled_file_without_scikit_learn_pandas_or_s
     assert out.returncode == 0, out.stderr
     worker = json.loads(out.stdout)
     assert worker["heavy"] == []
-    assert worker["ready"]["checks"]["version_1"]["transformer_source"] == "artifact"
+    assert worker["ready"]["checks"]["versions"]["1"]["transformer_source"] == "artifact"
     status, body = worker["score"]
     assert status == 200, body
 
@@ -116,5 +122,5 @@ def test_a_worker_serves_from_the_compiled_file_without_scikit_learn_pandas_or_s
     )
     pickled = client.test_client()
     reference: Any = pickled.post("/get_score", json=EXAMPLE).get_json()
-    assert pickled.get("/ready").get_json()["checks"]["version_1"]["transformer_source"] == "pickle"
+    assert pickled.get("/ready").get_json()["checks"]["versions"]["1"]["transformer_source"] == "pickle"
     assert body == reference  # every score, bit for bit

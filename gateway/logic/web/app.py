@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
 from gateway.logic.orchestrator import Scorer
-from gateway.logic.web import accesslog, metric_buffer, openapi, telemetry, views
+from gateway.logic.web import accesslog, admin, metric_buffer, openapi, telemetry, views
 from gateway.logic.web.accesslog import BufferedLog
 from gateway.logic.web.readiness import Readiness
 from gateway.logic.web.state import AppState
@@ -27,7 +27,8 @@ log = logging.getLogger("gateway.logic")
 
 def error_response(e: GatewayError) -> Response:
     g.error_code = e.code
-    return json_response(e.to_dict(), e.status)
+    headers = [("Retry-After", f"{max(1, round(e.retry_after))}")] if e.retry_after is not None else None
+    return json_response(e.to_dict(), e.status, headers)
 
 
 def _http_error(e: HTTPException) -> Response:
@@ -62,22 +63,26 @@ def configure_logging(settings: Settings) -> BufferedLog | None:
 def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -> Flask:
     settings = settings or Settings()
     access = configure_logging(settings)
+    metric_buffer.configure(settings.metrics_flush_ms)
+    metrics = telemetry.Metrics()
     if scorer is None:
         from gateway.logic.assembly import build_scorer
 
-        scorer = build_scorer(settings)
+        scorer = build_scorer(settings, events=metrics)
+    else:
+        scorer.events = metrics
+    metrics.watch(scorer)
     app = Flask("gateway.logic")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    metric_buffer.configure(settings.metrics_flush_ms)
-    metrics = telemetry.Metrics()
     AppState(
         settings=settings,
         scorer=scorer,
         metrics=metrics,
-        readiness=Readiness(scorer, settings.warmup),
+        readiness=Readiness(scorer),
         openapi=openapi.build(scorer.spec),
     ).install(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(admin.bp)
     app.register_error_handler(GatewayError, error_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

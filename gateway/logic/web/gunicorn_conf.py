@@ -8,6 +8,7 @@ channel after the fork (gRPC channels do not survive a fork).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 bind = os.environ.get("GATEWAY_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
@@ -15,6 +16,10 @@ worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GATEWAY_THREADS", "4"))
 timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
+# On SIGTERM a worker first answers /ready with 503 and keeps serving this long, so a load
+# balancer (a Kubernetes Service) stops sending it requests, then stops accepting and
+# finishes what it has within graceful_timeout. 0 locally: nothing routes by readiness.
+drain_seconds = float(os.environ.get("GATEWAY_DRAIN_SECONDS", "0"))
 keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GATEWAY_MAX_REQUESTS_JITTER", "0"))
@@ -64,6 +69,26 @@ def _flush_buffers() -> None:
 
     metric_buffer.flush()
     accesslog.flush()
+
+
+def post_worker_init(worker: Any) -> None:
+    """SIGTERM: readiness false at once, the worker's own graceful stop after ``drain_seconds``."""
+    import signal
+    import threading
+
+    from gateway.logic.web.readiness import DRAINING
+
+    stop = worker.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        DRAINING.set()
+        if drain_seconds > 0:
+            threading.Timer(drain_seconds, stop, (sig, frame)).start()
+        else:
+            stop(sig, frame)
+
+    worker.handle_exit = handle_exit
+    signal.signal(signal.SIGTERM, handle_exit)
 
 
 def worker_exit(server: object, worker: object) -> None:

@@ -1,84 +1,89 @@
-"""``/ready``: can this worker answer ``/get_score`` correctly right now?
+"""``/ready``: can this worker give full answers right now? And the version status endpoint.
 
-Ready means: the feature store answers, every loaded model version's transformer
-is in memory, the backend serves exactly that version (the graph reports it
-AVAILABLE), and one warm-up prediction pinned to it has passed. Liveness
-(``/health``) is separate and cheap: a not-ready worker is alive.
+Ready means: the worker is not shutting down, the feature store answers (for a model with
+feature views), and a version is available for requests that name none: its
+transformer loaded, the graph reporting it AVAILABLE, warm-up requests through the full
+path passed. Liveness (``/health``) is separate and cheap: a not-ready worker is alive.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
-import numpy as np
+from gateway.logic.orchestrator import Scorer
+from gateway.logic.versions.manager import Slot, State
 
-from gateway.errors import GatewayError
-from gateway.logic.orchestrator import ModelVersion, Scorer
-
-log = logging.getLogger("gateway.logic")
-
-
-def warmup_inputs(mv: ModelVersion) -> dict[str, np.ndarray[Any, Any]] | None:
-    """One all-zero row per graph input, shaped from the manifest; None if it does not say."""
-    shapes = mv.manifest.get("graph_inputs")
-    if not isinstance(shapes, dict) or not shapes:
-        return None
-    return {alias: np.zeros((1, int(dims[-1])), dtype=np.float32) for alias, dims in shapes.items()}
+# Set when the worker was told to stop: readiness turns false before the listener closes.
+DRAINING = threading.Event()
 
 
 class Readiness:
-    def __init__(self, scorer: Scorer, warmup: bool) -> None:
+    def __init__(self, scorer: Scorer) -> None:
         self.scorer = scorer
-        self.warmup = warmup
-        self._warm: set[int] = set()
-        self._lock = threading.Lock()
 
     def check(self) -> tuple[bool, dict[str, Any], list[str]]:
         """(ready, per-check details, problems) — problems are what /ready lists on 503."""
         problems: list[str] = []
         details: dict[str, Any] = {}
         s = self.scorer
+        if DRAINING.is_set():
+            problems.append("shutting down")
         if s.features.views:
             ok = s.features.ping()
             details["feature_store"] = "ok" if ok else "unreachable"
             if not ok:
                 problems.append("feature store (Redis) is unreachable")
-        for version, mv in sorted(s.versions.items()):
-            details[f"version_{version}"] = self._version(version, mv, problems)
+        routing = s.versions.routing
+        details["default_version"] = routing.default
+        details["labels"] = routing.labels
+        details["versions"] = {str(slot.version): version_detail(slot) for slot in s.versions.status()}
+        if routing.default is None:
+            waiting = [f"version {v}: {d.get('error') or d['state']}" for v, d in details["versions"].items()]
+            problems.append(f"no version is available ({'; '.join(waiting) or 'none published'})")
+        if s.versions.backend_problem:
+            details["backend"] = s.versions.backend_problem
+        if s.versions.observed.problem:
+            details["model_config_file"] = s.versions.observed.problem
         return not problems, details, problems
 
-    def _version(self, version: int, mv: ModelVersion, problems: list[str]) -> dict[str, Any]:
-        info: dict[str, Any] = {"transformer": "loaded"}
-        source = getattr(mv.transform, "source", None)
-        if source is not None:  # "artifact": the compiled file alone; "pickle": unpickled and compiled here
-            info["transformer_source"] = source
-        report = getattr(mv.transform, "report", None)
-        if report:
-            info["transformer_fallbacks"] = list(report)
-        reason = self.scorer.predictor.check(version)
-        if reason is not None:
-            problems.append(f"model version {version}: {reason}")
-            info["backend"] = reason
-            return info
-        info["backend"] = "serving"
-        if self.warmup:
-            info["warmup"] = self._warm_up(version, mv, problems)
-        return info
 
-    def _warm_up(self, version: int, mv: ModelVersion, problems: list[str]) -> str:
-        with self._lock:
-            if version in self._warm:
-                return "passed"
-            inputs = warmup_inputs(mv)
-            if inputs is None:
-                return "skipped (manifest has no graph_inputs)"
-            try:
-                self.scorer.predictor.predict(inputs, version)
-            except GatewayError as e:
-                problems.append(f"model version {version}: warm-up prediction failed: {e.msg}")
-                return f"failed: {e.msg}"
-            self._warm.add(version)
-            log.info("model %s version %d: warm-up prediction passed", self.scorer.spec.name, version)
-            return "passed"
+def version_detail(slot: Slot) -> dict[str, Any]:
+    info: dict[str, Any] = {"state": slot.state.name}
+    if slot.error:
+        info["error"] = slot.error
+    mv = slot.mv
+    if mv is not None:
+        info["transformer_source"] = mv.transform.source  # "artifact": the compiled file alone
+        if mv.transform.report:
+            info["transformer_fallbacks"] = list(mv.transform.report)
+    return info
+
+
+def model_status(scorer: Scorer, version: int | None = None) -> dict[str, Any] | None:
+    """TF-Serving's GetModelStatus answer (``GET /v1/models/<name>``), for this worker's versions.
+
+    Beside ``model_version_status`` (TF-Serving's shape), ``default_version`` and ``labels``
+    say how requests are routed. None when ``version`` is given and unknown.
+    """
+    slots = scorer.versions.status()
+    if version is not None:
+        slots = [s for s in slots if s.version == version]
+        if not slots:
+            return None
+    routing = scorer.versions.routing
+    return {
+        "model_version_status": [
+            {
+                "version": str(s.version),
+                "state": s.state.name,
+                "status": {
+                    "error_code": "OK" if s.state != State.END or not s.error else "UNKNOWN",
+                    "error_message": s.error if s.state == State.END else "",
+                },
+            }
+            for s in slots
+        ],
+        "default_version": routing.default,
+        "labels": routing.labels,
+    }

@@ -14,20 +14,48 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from flask import Flask, Request, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 
-from gateway.logic.orchestrator import Scored
+from gateway.logic.orchestrator import Scored, Scorer
 from gateway.logic.web.accesslog import BufferedLog
 from gateway.logic.web.metric_buffer import PENDING, bucket_counts
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+SHADOW_BUCKETS = (1e-6, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+class VersionStates:
+    """A collector: each version this worker knows, with its state, and the default version."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+
+    def collect(self) -> Iterator[Metric]:
+        name = self.scorer.spec.name
+        states = GaugeMetricFamily(
+            "gateway_model_version_state",
+            "1 for the state each model version is in (LOADING, AVAILABLE, UNLOADING, END) in this worker.",
+            labels=["model", "version", "state"],
+        )
+        for slot in self.scorer.versions.status():
+            states.add_metric([name, str(slot.version), slot.state.name], 1.0)
+        yield states
+        default = GaugeMetricFamily(
+            "gateway_default_version",
+            "The version requests naming none go to (0: none available).",
+            labels=["model"],
+        )
+        default.add_metric([name], float(self.scorer.versions.routing.default or 0))
+        yield default
 
 
 class Metrics:
@@ -85,6 +113,43 @@ class Metrics:
             buckets=SCORE_BUCKETS,
             registry=r,
         )
+        self.version_events = Counter(
+            "gateway_version_events",
+            "Version lifecycle events per worker: loaded, available, refused, graph_failed, "
+            "warmup_failed, backend_missing, unloaded.",
+            ["model", "version", "event"],
+            registry=r,
+        )
+        self.shadow_diff = Histogram(
+            "gateway_shadow_score_diff",
+            "Absolute difference between the shadow version's score and the returned one, per row.",
+            ["model", "version"],
+            buckets=SHADOW_BUCKETS,
+            registry=r,
+        )
+        self.shadow_drops = Counter(
+            "gateway_shadow_dropped",
+            "Answered requests not shadowed: queue full, shadow version gone, or its scoring failed.",
+            ["model", "reason"],
+            registry=r,
+        )
+        self._scorer: Scorer | None = None
+
+    def watch(self, scorer: Scorer) -> None:
+        """Report ``scorer``'s version states with every scrape (this worker's view)."""
+        self._scorer = scorer
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            self.registry.register(VersionStates(scorer))
+
+    # -- ScoringEvents -------------------------------------------------
+    def version_event(self, model: str, version: int, event: str, detail: str) -> None:
+        self.version_events.labels(model, str(version), event).inc()
+
+    def shadow_scored(self, model: str, version: int, diffs: list[float]) -> None:
+        PENDING.observe(self.child(self.shadow_diff, model, str(version)), diffs)
+
+    def shadow_dropped(self, model: str, reason: str) -> None:
+        PENDING.inc(self.child(self.shadow_drops, model, reason))
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: label lookup costs more than the update itself."""
@@ -140,6 +205,8 @@ class Metrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            if self._scorer is not None:
+                registry.register(VersionStates(self._scorer))
         else:
             registry = self.registry
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from flask import Blueprint, Request, Response, current_app, g, request
 
-from gateway.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from gateway.errors import MalformedJSON, NotFound, PayloadTooLarge, UnsupportedMediaType
+from gateway.logic.web.readiness import model_status
 from gateway.logic.web.state import app_state
 
 bp = Blueprint("logic", __name__)
@@ -63,6 +64,20 @@ def ready() -> Response:
     return json_response(
         {"msg": "not ready", "code": 503, "error": "not_ready", "details": problems, "checks": details}, 503
     )
+
+
+@bp.get("/v1/models/<model>")
+@bp.get("/v1/models/<model>/versions/<int:version>")
+def version_status(model: str, version: int | None = None) -> Response:
+    """TF-Serving's model status (GetModelStatus over REST) for this worker's versions."""
+    scorer = app_state().scorer
+    status = model_status(scorer, version) if model == scorer.spec.name else None
+    if status is None:
+        what = (
+            f"version {version} of model {model}" if version is not None else f"any versions of model {model}"
+        )
+        raise NotFound(f"Could not find {what}")
+    return json_response(status)
 
 
 @bp.get("/metrics")

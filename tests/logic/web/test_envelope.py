@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from gateway import errors
 from gateway.artifacts import safe_unpickle
+from gateway.logic.web.state import app_state
 from gateway.wire.status import GRPC_TO_HTTP
 from tests.tiny import EXAMPLE, ROOT, TinyPredictor, expected_scores, tiny_app
 
@@ -30,7 +31,9 @@ def predictor() -> TinyPredictor:
 
 @pytest.fixture
 def client(predictor: TinyPredictor) -> FlaskClient:
-    return tiny_app(predictor, max_body_bytes=2048).test_client()
+    app = tiny_app(predictor, max_body_bytes=2048)
+    predictor.calls = 0  # the warm-up requests are not the test's
+    return app.test_client()
 
 
 def envelope(resp: Any, status: int, error: str) -> dict[str, Any]:
@@ -137,13 +140,13 @@ def test_an_unexpected_exception_is_a_500_without_a_trace(
 def test_health_and_readiness(client: FlaskClient, predictor: TinyPredictor) -> None:
     assert client.get("/health").get_json() == {"health": "status", "code": 200}
     ready = client.get("/ready")
-    assert (
-        ready.status_code == 200
-        and ready.get_json()["checks"]["version_1"]["transformer_source"] == "artifact"
-    )
-    predictor.fail = errors.Unavailable("graph is down")
+    checks = ready.get_json()["checks"]
+    assert ready.status_code == 200 and checks["versions"]["1"]["transformer_source"] == "artifact"
+    assert checks["default_version"] == 1
+    predictor.graph = {1: "UNLOADING"}  # the graph stopped serving it: the next poll notices
+    app_state(client.application).scorer.versions.poll()
     body = envelope(client.get("/ready"), 503, "not_ready")
-    assert any("graph is down" in d for d in body["details"])
+    assert any("no version is available" in d and "graph reports it UNLOADING" in d for d in body["details"])
     assert client.get("/health").status_code == 200  # not ready is still alive
 
 

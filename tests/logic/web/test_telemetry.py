@@ -55,7 +55,7 @@ def test_ready_when_everything_is_up(client: FlaskClient) -> None:
     assert r.status_code == 200, r.get_json()
     checks = r.get_json()["checks"]
     assert checks["feature_store"] == "ok"
-    assert checks["version_1"]["backend"] == "serving" and checks["version_1"]["warmup"] == "passed"
+    assert checks["versions"]["1"]["state"] == "AVAILABLE" and checks["default_version"] == 1
 
 
 def test_not_ready_names_what_is_missing(built_models: Path) -> None:
@@ -68,7 +68,7 @@ def test_not_ready_names_what_is_missing(built_models: Path) -> None:
     body = r.get_json()
     assert body["error"] == "not_ready" and body["code"] == 503
     text = " ".join(body["details"])
-    assert "Redis" in text and "model version 1" in text
+    assert "Redis" in text and "no version is available (version 1: waiting for the graph" in text
     assert app.test_client().get("/health").status_code == 200  # alive, just not ready
 
 
