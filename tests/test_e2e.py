@@ -8,20 +8,17 @@ stack loaded, not from Redis).
 from __future__ import annotations
 
 import json
-import pickle
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import requests
 
-from gateway.featurestore.load import read_table
 from gateway.procs import Proc, children, free_port, logic_command, wait_for
-from gateway.spec import load_spec
+from tests.reference import risk_scores
 from tests.support import REPO
 
 pytestmark = pytest.mark.integration
@@ -59,26 +56,9 @@ def logic_url(
 
 
 def offline_scores(models_root: Path, records: list[dict[str, Any]]) -> np.ndarray[Any, Any]:
-    """The reference: pandas + the pickled transformer + the SavedModel, in this process."""
-    import tensorflow as tf
-
-    spec = load_spec(models_root / "risk" / "model.yaml")
-    vdir = models_root / "risk" / "1"
-    with (vdir / "transformer.pkl").open("rb") as f:
-        transformer = pickle.load(f)
-    customers = read_table(models_root / "risk/demo/customer.parquet").set_index("id")
-    view = spec.view("profile")
-    rows = []
-    for rec in records:
-        row = {f.name: rec.get(f.name, f.default) for f in spec.request.fields}
-        cid = rec["customer_id"]
-        for name, field in view.fields.items():
-            row[name] = customers.loc[cid, name] if cid in customers.index else field.default
-        rows.append(row)
-    frame = pd.DataFrame(rows)[spec.transformer.columns]
-    x = np.asarray(transformer.transform(frame), dtype=np.float32)
-    fn = tf.saved_model.load(str(vdir)).signatures["score"]
-    return np.asarray(fn(features=tf.constant(x))["probability"].numpy()).reshape(-1)
+    """The reference: pandas + the pickled transformer + the SavedModel of version 1, in this process."""
+    base = models_root / "risk"
+    return risk_scores(base / "model.yaml", base / "1", base / "demo" / "customer.parquet", records)
 
 
 def post(url: str, body: Any, **kw: Any) -> requests.Response:

@@ -8,6 +8,8 @@ touched (the model has no feature views).
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,7 @@ class TinyPredictor:
         self.fail: Exception | None = None
         self.calls = 0
         self.graph: dict[int, str] | None = None
+        self.graph_errors: dict[int, str] = {}
 
     def predict(self, inputs: dict[str, np.ndarray[Any, Any]], mv: ModelVersion) -> np.ndarray[Any, Any]:
         self.calls += 1
@@ -56,7 +59,7 @@ class TinyPredictor:
             raise self.fail
         if self.graph is None:
             return None
-        return {v: GraphVersion(state) for v, state in self.graph.items()}
+        return {v: GraphVersion(state, self.graph_errors.get(v, "")) for v, state in self.graph.items()}
 
 
 def expected_scores(transformed: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -82,3 +85,33 @@ def tiny_scorer(settings: Settings, predictor: TinyPredictor) -> Scorer:
 def tiny_app(predictor: TinyPredictor | None = None, **overrides: Any) -> Flask:
     settings = tiny_settings(**overrides)
     return create_app(settings, scorer=tiny_scorer(settings, predictor or TinyPredictor()))
+
+
+def tiny_root(
+    tmp: Path, versions: dict[str, Any] | None = None, labels: dict[str, int] | None = None
+) -> Path:
+    """A models root holding the tiny model (version 1), its spec's ``versions`` block replaced,
+    and a model config file (``<root>/tiny.config``) with ``labels``."""
+    import yaml
+
+    from gateway.wire import model_config
+
+    root = tmp / "models"
+    (root / "tiny").mkdir(parents=True)
+    raw = yaml.safe_load((ROOT / "tiny" / "model.yaml").read_text())
+    if versions is not None:
+        raw["versions"] = versions
+    (root / "tiny" / "model.yaml").write_text(yaml.safe_dump(raw))
+    shutil.copytree(ROOT / "tiny" / "1", root / "tiny" / "1")
+    entry = model_config.ModelEntry("tiny", str(root / "tiny"), labels=dict(labels or {}))
+    model_config.write(root / "tiny.config", [entry])
+    return root
+
+
+def publish_copy(root: Path, version: int, source: int = 1) -> Path:
+    """Publish a copy of an existing version under a new number the way packaging does: staged, renamed."""
+    staging = root / "tiny" / f".tmp-{version}"
+    shutil.copytree(root / "tiny" / str(source), staging)
+    target = root / "tiny" / str(version)
+    staging.rename(target)
+    return target

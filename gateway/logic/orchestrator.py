@@ -103,6 +103,8 @@ class Scorer:
         return scored
 
     def _leased(self, req: ScoreRequest, feats: Features, times: list[float]) -> Scored:
+        if req.label is not None and req.label not in self.versions.routing.labels:
+            self.versions.refresh_labels()  # moved a moment ago, before this worker's next poll
         with self.versions.lease(req.version, req.label, req.routing_key) as leased:
             return self._run(req, feats, leased, times)
 

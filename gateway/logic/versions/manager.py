@@ -136,6 +136,16 @@ class VersionManager:
             slot = self._slots.get(version)
             return slot.mv if slot is not None and slot.state == State.AVAILABLE else None
 
+    def refresh_labels(self) -> None:
+        """Re-read the labels now (a request named a label this worker has not seen yet)."""
+        with self._poll_lock:
+            observed = self.source.read()
+            with self._lock:
+                self.observed = Observed(
+                    self.observed.on_disk, self.observed.aspired, observed.labels, observed.problem
+                )
+                self._reroute()
+
     def missing(self, version: int, reason: str) -> None:
         """The backend does not serve ``version`` after all: stop routing to it until it does."""
         with self._lock:
@@ -164,9 +174,24 @@ class VersionManager:
                 self._advance(slot, served)
             self._demote_unserved(served)
             self._retire(set(observed.aspired))
+            self._finish_unloads()
             with self._lock:
                 self._reroute()
-            self._finish_unloads()
+
+    def wait_available(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
+        """Poll quickly until a version is available for requests naming none (True), or ``timeout_s``.
+
+        ``tick`` runs between polls (a gunicorn worker's heartbeat while it is not accepting yet).
+        """
+        deadline = time.monotonic() + timeout_s
+        while self.routing.default is None and time.monotonic() < deadline:
+            tick()
+            self._stop.wait(0.1)
+            try:
+                self.poll()
+            except Exception:
+                log.exception("model %s: version poll failed", self.name)
+        return self.routing.default is not None
 
     def start(self, interval_s: float) -> None:
         if interval_s <= 0 or self._thread is not None:
@@ -284,6 +309,8 @@ class VersionManager:
                 if slot.state == State.UNLOADING and slot.in_flight == 0:
                     self._end(slot, "")
                     ended.append(slot.version)
+            if ended:
+                self._reroute()
         for v in ended:
             log.info("model %s version %d: unloaded", self.name, v)
             self.events(v, "unloaded", "")

@@ -20,6 +20,9 @@ graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
 # balancer (a Kubernetes Service) stops sending it requests, then stops accepting and
 # finishes what it has within graceful_timeout. 0 locally: nothing routes by readiness.
 drain_seconds = float(os.environ.get("GATEWAY_DRAIN_SECONDS", "0"))
+# A new worker (at start, or replacing one) takes connections only once a version is available
+# to it, heartbeating meanwhile; after this long it takes them anyway and answers 503 saying why.
+start_wait_seconds = float(os.environ.get("GATEWAY_START_WAIT_SECONDS", "30"))
 keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GATEWAY_MAX_REQUESTS_JITTER", "0"))
@@ -89,6 +92,20 @@ def post_worker_init(worker: Any) -> None:
 
     worker.handle_exit = handle_exit
     signal.signal(signal.SIGTERM, handle_exit)
+    _wait_for_a_version(worker)
+
+
+def _wait_for_a_version(worker: Any) -> None:
+    from gateway.logic.web.state import app_state
+
+    app = getattr(worker, "wsgi", None)
+    if app is None or start_wait_seconds <= 0:
+        return
+    manager = app_state(app).scorer.versions
+    if not manager.wait_available(start_wait_seconds, tick=worker.notify):
+        worker.log.warning(
+            "no model version available after %.0fs; taking requests anyway", start_wait_seconds
+        )
 
 
 def worker_exit(server: object, worker: object) -> None:
