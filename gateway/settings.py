@@ -68,18 +68,6 @@ class Settings(BaseSettings):
         ),
     )
     access_log: bool = Field(True, description="Write one JSON access-log line per request (to stderr).")
-    access_log_buffer_bytes: int = Field(
-        32768,
-        ge=0,
-        description=(
-            "Access-log lines are buffered and written together once this many bytes are pending "
-            "(0: write every line at once). A worker killed without exiting (SIGKILL, OOM) loses "
-            "what is buffered; 5xx lines are written at once."
-        ),
-    )
-    access_log_flush_ms: int = Field(
-        1000, ge=1, description="Longest time an access-log line waits in the buffer before it is written."
-    )
     metrics_flush_ms: int = Field(
         1000,
         ge=0,

@@ -200,39 +200,9 @@ def test_access_log_is_json_with_the_request_id(
         text = log.read_text().splitlines()
         return [json.loads(x) for x in text if x.startswith("{") and "trace-e2e-42" in x]
 
-    wait_for(lambda: bool(lines()), 30, "the buffered access-log line (written within a second)")
+    wait_for(lambda: bool(lines()), 10, "the access-log line")
     line = lines()[0]
     assert line["status"] == 200 and line["items"] == 3 and "graph" in line["stages_ms"]
-
-
-def test_buffered_access_log_is_written_when_a_worker_exits(
-    built_models: Path, risk_graph: int, risk_features: Callable[[int], str], tmp_path: Path
-) -> None:
-    port = free_port()
-    env = {
-        "GATEWAY_MODEL": "risk",
-        "GATEWAY_MODELS_ROOT": str(built_models),
-        "GATEWAY_REDIS_URL": risk_features(1),
-        "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{risk_graph}"]),
-        "GATEWAY_BIND": f"127.0.0.1:{port}",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_WARMUP": "false",
-        "GATEWAY_ACCESS_LOG_BUFFER_BYTES": str(1 << 20),
-        "GATEWAY_ACCESS_LOG_FLUSH_MS": "600000",
-    }
-    cmd = logic_command()
-    proc = Proc(cmd, tmp_path / "gunicorn.log", env=env, cwd=REPO)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: requests.get(f"{url}/health", timeout=1).status_code == 200, 60, "gunicorn", proc)
-        body = json.loads((REPO / "examples" / "risk.json").read_text())
-        r = post(url, body, headers={"X-Request-ID": "exit-flush-1"})
-        assert r.status_code == 200
-        assert "exit-flush-1" not in proc.output()  # still buffered: neither full nor old enough
-    finally:
-        proc.stop()
-    lines = [json.loads(x) for x in proc.log.read_text().splitlines() if "exit-flush-1" in x]
-    assert len(lines) == 1 and lines[0]["status"] == 200 and lines[0]["path"] == "/get_score"
 
 
 def test_python_client_scores_and_reports_errors(logic_url: str) -> None:

@@ -23,9 +23,10 @@ from gateway.logic.versions.loader import ModelVersion
 from gateway.logic.web.app import create_app
 from gateway.settings import Settings
 from tests.support import REPO
+from tests.testdata import make_tiny
 
 ROOT = REPO / "tests" / "testdata" / "models"
-WEIGHTS = np.array([0.8, -0.5, 0.3, -0.2, 0.1])
+WEIGHTS = make_tiny.WEIGHTS
 EXAMPLE = {
     "data": [
         {"customer_id": "c1", "amount": 1200.0, "term": 24, "purpose": "car"},
@@ -88,10 +89,13 @@ def tiny_app(predictor: TinyPredictor | None = None, **overrides: Any) -> Flask:
 
 
 def tiny_root(
-    tmp: Path, versions: dict[str, Any] | None = None, labels: dict[str, int] | None = None
+    tmp: Path,
+    versions: dict[str, Any] | None = None,
+    labels: dict[str, int] | None = None,
+    **blocks: Any,
 ) -> Path:
-    """A models root holding the tiny model (version 1), its spec's ``versions`` block replaced,
-    and a model config file (``<root>/tiny.config``) with ``labels``."""
+    """A models root holding the tiny model (version 1), its spec's ``versions`` block (and any
+    other top-level ``blocks``) replaced, and a model config file (``<root>/tiny.config``) with ``labels``."""
     import yaml
 
     from gateway.wire import model_config
@@ -101,6 +105,7 @@ def tiny_root(
     raw = yaml.safe_load((ROOT / "tiny" / "model.yaml").read_text())
     if versions is not None:
         raw["versions"] = versions
+    raw.update(blocks)
     (root / "tiny" / "model.yaml").write_text(yaml.safe_dump(raw))
     shutil.copytree(ROOT / "tiny" / "1", root / "tiny" / "1")
     entry = model_config.ModelEntry("tiny", str(root / "tiny"), labels=dict(labels or {}))

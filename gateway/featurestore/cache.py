@@ -45,6 +45,7 @@ class Taken:
     columns: dict[str, Array]  # hash view: field -> one value per row
     vectors: Array | None  # vector view: (rows, dim) float32
     absent: int  # entities of the request the store did not have (declared defaults used)
+    present: Array | None = None  # per row: did the store have its entity (None: every row)
 
 
 def _decoder(dtype: str) -> Callable[[bytes], Any]:
@@ -143,12 +144,17 @@ class ViewTable:
         """
         absent = self._present.count(False)
         pos = None if rows is None else np.asarray(rows, dtype=np.intp)
+        present = None
+        if absent:
+            mask = np.array(self._present, dtype=bool)
+            present = mask if pos is None else mask[pos]
         if self._vectors is not None:
-            return Taken({}, self._vectors if pos is None else self._vectors[pos], absent)
+            return Taken({}, self._vectors if pos is None else self._vectors[pos], absent, present)
         others = [_objects(col) for col in self._others]  # one value per entity, then spread over the rows
         if pos is None:
-            return Taken(self.layout.columns(self._floats, others), None, absent)
-        return Taken(self.layout.columns(self._floats[pos], [arr[pos] for arr in others]), None, absent)
+            return Taken(self.layout.columns(self._floats, others), None, absent, present)
+        cols = self.layout.columns(self._floats[pos], [arr[pos] for arr in others])
+        return Taken(cols, None, absent, present)
 
 
 class CachedTable(ViewTable):
@@ -204,10 +210,11 @@ class CachedTable(ViewTable):
             where = np.array([index[i] for i in ids], dtype=np.intp)
             absent = len(ids) - int(np.count_nonzero(self._mask[where]))
             pos = where if rows is None else where[np.asarray(rows, dtype=np.intp)]
+            present = self._mask[pos] if absent else None
             if self.view.kind == "vector":
-                return Taken({}, self._matrix[pos], absent)
+                return Taken({}, self._matrix[pos], absent, present)
             cols = self.layout.columns(self._float_rows[pos], [arr[pos] for arr in self._arrays])
-        return Taken(cols, None, absent)
+        return Taken(cols, None, absent, present)
 
 
 def _objects(values: list[Any]) -> Array:

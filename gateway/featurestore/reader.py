@@ -6,24 +6,34 @@ saw (``HMGET`` per entity for hash views; one ``MGET`` per vector view on a
 single server, one ``GET`` per key on a cluster, where keys span slots). If an
 alias moved since, the reads are redone once under the new snapshot, so a
 request never mixes two snapshots and a switch is picked up on the next request.
-Missing entities get the spec's declared defaults and are counted.
+Missing entities get the spec's declared defaults and are counted, and the rows they
+affect are known (``Features.defaulted``).
+
+When the store cannot be read (down, too slow, or the entity has no live snapshot: never
+loaded, or its alias lost) each view's ``on_unavailable`` policy decides: declared
+defaults for every entity (``Features.unavailable`` says why; the answer is flagged
+degraded), or a 503. After a failed round trip the reader backs off (50 ms, doubling to
+2 s) and answers from the policy without waiting on Redis; the first request after the
+backoff tries again, and the pool reconnects by itself.
 """
 
 from __future__ import annotations
 
-import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from gateway.errors import FeatureStoreError
 from gateway.featurestore import keys
 from gateway.featurestore.cache import Array, Rows, Stamp, TableCache, ViewTable
 from gateway.settings import Settings
-from gateway.spec import ModelSpec
+from gateway.spec import FeatureView, ModelSpec
 
 RedisClient = redis.Redis | RedisCluster
 
@@ -61,6 +71,8 @@ class Features:
     missing: dict[str, int] = field(default_factory=dict)  # view -> entities not found
     snapshots: dict[str, int | None] = field(default_factory=dict)
     cache: dict[str, CacheUse] = field(default_factory=dict)  # cached view -> use
+    defaulted: dict[str, Array] = field(default_factory=dict)  # view -> per row: entity absent (if any)
+    unavailable: str = ""  # why every feature is a declared default ("" when the store answered)
 
     def values(self, name: str) -> list[Any]:
         """A hash field's value per request row, as Python values."""
@@ -77,20 +89,51 @@ def connect(settings: Settings) -> RedisClient:
     }
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **common)
-    return redis.Redis.from_url(settings.redis_url, health_check_interval=30, **common)
+    # One immediate retry on a broken connection (a pooled one gone stale when Redis restarted);
+    # never a backoff on the request path: an outage is the reader's to handle (see Backoff).
+    retry = Retry(NoBackoff(), 1)
+    return redis.Redis.from_url(settings.redis_url, health_check_interval=30, retry=retry, **common)
+
+
+class Backoff:
+    """After a failure, how long to leave the store alone: 50 ms, doubling to 2 s, reset by a success."""
+
+    def __init__(self, first_s: float = 0.05, cap_s: float = 2.0) -> None:
+        self.first_s, self.cap_s = first_s, cap_s
+        self.wait_s = 0.0
+        self.until = 0.0
+        self.last_error = ""
+
+    def active(self) -> bool:
+        return self.wait_s > 0 and time.monotonic() < self.until
+
+    def failed(self, error: str) -> None:
+        self.wait_s = min(self.cap_s, self.wait_s * 2 or self.first_s)
+        self.until = time.monotonic() + self.wait_s
+        self.last_error = error
+
+    def ok(self) -> None:
+        self.wait_s = 0.0
 
 
 class FeatureReader:
-    """Reads the spec's feature views for the entity ids of one request."""
+    """Reads the spec's feature views (or ``views`` of it) for the entity ids of one request."""
 
-    def __init__(self, spec: ModelSpec, client: RedisClient, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        client: RedisClient,
+        cluster: bool = False,
+        views: list[FeatureView] | None = None,
+    ) -> None:
         self.model = spec.name
         self.client = client
         self.cluster = cluster
-        self.views = spec.feature_views
+        self.views = spec.feature_views if views is None else views
+        self.strict = [v.name for v in self.views if v.on_unavailable == "error"]
+        self.backoff = Backoff()
         self.entities = sorted({v.entity for v in self.views})
         self.cache = TableCache(self.views)
-        self._local = threading.local()
         self._generations = sorted({v.entity for v in self.cache.views.values()})
         self._state: dict[str, Stamp | None] = dict.fromkeys(self.entities)
 
@@ -104,6 +147,8 @@ class FeatureReader:
         if not self.views:
             return Features()
         unique = {e: list(dict.fromkeys(entity_ids[e])) for e in self.entities}
+        if self.backoff.active():
+            return self._unavailable(entity_ids, unique, f"unreachable ({self.backoff.last_error})")
         try:
             state = self._state
             reads: dict[str, int] = {}
@@ -116,12 +161,55 @@ class FeatureReader:
                 self._state = stamps
                 self._adopt(tables, stamps)
         except redis.RedisError as e:
-            raise FeatureStoreError(f"feature store: {type(e).__name__}: {e}") from e
+            self.backoff.failed(f"{type(e).__name__}: {e}")
+            return self._unavailable(entity_ids, unique, self.backoff.last_error)
+        self.backoff.ok()
+        gone = [e for e in self.entities if stamps[e] is None]
+        if gone:
+            self._no_snapshot(gone)
         feats = self._assemble(entity_ids, unique, tables, stamps)
+        if gone:
+            feats.unavailable = f"no live snapshot for {', '.join(gone)}"
         for name, v in self.cache.views.items():
             read = reads.get(name, 0)
             feats.cache[name] = CacheUse(held=len(unique[v.entity]) - read, read=read)
         return feats
+
+    def _unavailable(
+        self, entity_ids: dict[str, list[str]], unique: dict[str, list[str]], why: str
+    ) -> Features:
+        """Every entity at its declared defaults, if every view's policy allows it; else a 503."""
+        if self.strict:
+            raise FeatureStoreError(f"feature store: {why}")
+        tables = {v.name: ViewTable(v) for v in self.views}
+        for v in self.views:
+            tables[v.name].add(unique[v.entity], [None] * len(unique[v.entity]))
+        feats = self._assemble(entity_ids, unique, tables, dict.fromkeys(self.entities))
+        feats.unavailable = why
+        return feats
+
+    def _no_snapshot(self, entities: list[str]) -> None:
+        strict = [v.name for v in self.views if v.entity in entities and v.on_unavailable == "error"]
+        if strict:
+            raise FeatureStoreError(
+                f"feature store: no live snapshot for {', '.join(entities)} (features never loaded, or "
+                f"the alias lost); views {strict} answer 503 then (on_unavailable: error)"
+            )
+
+    def problems(self) -> list[str]:
+        """Why this reader cannot answer now, as readiness sees it (views whose policy is 503 only)."""
+        if not self.strict:
+            return []
+        entities = sorted({v.entity for v in self.views if v.on_unavailable == "error"})
+        try:
+            aliases = self._execute([("GET", keys.alias_key(self.model, e)) for e in entities])
+        except redis.RedisError as e:
+            return [f"feature store (Redis) is unreachable: {type(e).__name__}: {e}"]
+        return [
+            f"no live feature snapshot for {e} (features never loaded, or the alias lost)"
+            for e, alias in zip(entities, aliases, strict=True)
+            if alias is None
+        ]
 
     def _tables(self, state: dict[str, Stamp | None], unique: dict[str, list[str]]) -> dict[str, ViewTable]:
         """Per view: the worker's cached table under ``state``, or a table for this request alone."""
@@ -207,42 +295,12 @@ class FeatureReader:
         return stamps
 
     def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send every command in one write, read every reply: one round trip.
-
-        On a single server this talks to a pooled connection directly (redis-py's
-        pipeline object costs more CPU than the round trip itself); a cluster
-        needs the cluster pipeline, which groups commands per node.
-        """
-        if self.cluster:
-            pipe = self.client.pipeline(transaction=False)
-            for cmd in commands:
-                pipe.execute_command(*cmd)
-            return list(pipe.execute())
-        conn = self._connection()
-        for attempt in (1, 2):
-            try:
-                conn.send_packed_command(conn.pack_commands(commands))
-                return [conn.read_response() for _ in commands]
-            except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()  # stale (e.g. Redis restarted): the retry connects afresh
-                if attempt == 2:
-                    raise
-            except redis.ResponseError:
-                conn.disconnect()  # replies still queued on this connection: start clean next time
-                raise
-        raise AssertionError("unreachable")
-
-    def _connection(self) -> Any:
-        """This thread's own connection, taken from the pool once and kept (redis-py's API is untyped).
-
-        Every round trip reads all of its replies, or disconnects, so the connection is
-        always clean for the next; keeping it skips the pool's per-use locking and fork checks.
-        """
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            assert isinstance(self.client, redis.Redis)
-            conn = self._local.conn = self.client.connection_pool.get_connection()
-        return conn
+        """Send every command in one write, read every reply: one round trip (redis-py's pipeline;
+        a cluster's groups commands per node)."""
+        pipe = self.client.pipeline(transaction=False)
+        for cmd in commands:
+            pipe.execute_command(*cmd)
+        return list(pipe.execute())
 
     def _assemble(
         self,
@@ -256,6 +314,8 @@ class FeatureReader:
         for v in self.views:
             taken = tables[v.name].take(unique[v.entity], rows[v.entity])
             feats.missing[v.name] = taken.absent
+            if taken.present is not None:
+                feats.defaulted[v.name] = ~taken.present
             if taken.vectors is None:
                 feats.columns.update(taken.columns)
             else:

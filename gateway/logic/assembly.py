@@ -6,9 +6,11 @@ import logging
 from pathlib import Path
 
 from gateway.featurestore.reader import FeatureReader, connect
+from gateway.logic.events import ScoringEvents
 from gateway.logic.graph_client import GraphClient
-from gateway.logic.orchestrator import Scorer, ScoringEvents
+from gateway.logic.orchestrator import Scorer
 from gateway.logic.predictors import GraphPredictor, Predictor, SklearnPredictor
+from gateway.logic.resilience.fallback import FallbackChain
 from gateway.logic.versions.loader import ModelVersion, load_version
 from gateway.logic.versions.manager import VersionManager
 from gateway.logic.versions.source import VersionSource
@@ -39,7 +41,15 @@ def build_scorer(
     """The worker's scorer, its versions loaded as far as they can be now; ``start`` keeps polling."""
     base = Path(settings.models_root) / settings.model
     spec = load_spec(base / SPEC_FILE)
-    reader = FeatureReader(spec, connect(settings), cluster=settings.redis_cluster)
+    client = connect(settings)
+    fallback = None
+    scoring_views = spec.feature_views
+    if spec.fallback is not None:
+        fallback = FallbackChain(spec, spec.fallback, client, settings.redis_cluster)
+        pre = spec.fallback.precomputed
+        if pre is not None:  # read only when the fallback needs it
+            scoring_views = [v for v in spec.feature_views if v.name != pre.view]
+    reader = FeatureReader(spec, client, cluster=settings.redis_cluster, views=scoring_views)
     predictor = predictor or make_predictor(spec, settings)
 
     def load(version: int, path: Path) -> ModelVersion:
@@ -47,7 +57,7 @@ def build_scorer(
 
     source = VersionSource(spec, base, settings.model_config_file, only=settings.version)
     manager = VersionManager(spec.name, source, load, predictor)
-    scorer = Scorer(spec, reader, predictor, manager)
+    scorer = Scorer(spec, reader, predictor, manager, fallback)
     if events is not None:
         scorer.events = events
     if not settings.warmup:

@@ -7,30 +7,50 @@ and the graph (or estimator) of that version, never a mix. If the graph turns ou
 not to serve the pinned version (the tiers disagree for a moment during a switch),
 a request that named no version is run again once on the version now chosen; one
 that named a version gets a 503, which is safe to retry.
+
+Failing soft (``gateway.logic.resilience``): when the graph cannot answer, the spec's
+fallback chain does, and the answer says so (``Scored.degraded``); a worker over its
+in-flight budget sheds at once; a feature store that cannot be read gives declared
+defaults where the spec allows it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from gateway.errors import GraphVersionMissing
+from gateway.errors import GatewayError, GraphVersionMissing, TooManyRequests, Unavailable, VersionUnavailable
 from gateway.featurestore.reader import CacheUse, FeatureReader, Features
+from gateway.logic.events import NoEvents, ScoringEvents
 from gateway.logic.postprocess import PostProcessor
 from gateway.logic.predictors import Predictor
 from gateway.logic.request import RequestValidator, ScoreRequest
+from gateway.logic.resilience.admission import InFlight, marked_shed
+from gateway.logic.resilience.breaker import CircuitBreaker
+from gateway.logic.resilience.fallback import FallbackChain
+from gateway.logic.resilience.guard import Degrade, GuardedModel
 from gateway.logic.shadow import Shadow
 from gateway.logic.versions.loader import ModelVersion
-from gateway.logic.versions.manager import Leased, VersionManager
+from gateway.logic.versions.manager import VersionManager
 from gateway.logic.warmup import warmup_payload
 from gateway.spec import GraphInput, GraphModelSpec, ModelSpec
 from gateway.transformer.stage import ColumnAssembler
 
 STAGES = ("validate", "features", "transform", "graph", "post")
 Array = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """Why an answer did not come from the full path, and what gave it."""
+
+    reason: str  # graph_unavailable | graph_deadline | circuit_open | overload | feature_store_unavailable
+    source: str  # light_model | precomputed | default | model (the model ran, on default features)
+    detail: str = ""
+    also: tuple[str, ...] = ()  # further reasons (the feature store as well as the graph)
 
 
 @dataclass
@@ -40,42 +60,44 @@ class Scored:
     timings: dict[str, float] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
     cache: dict[str, CacheUse] = field(default_factory=dict)  # cached view -> entities held / read
+    degraded: Degraded | None = None
 
 
-class ScoringEvents(Protocol):
-    """What the scorer reports beyond the answer (the web layer turns it into metrics)."""
+@dataclass
+class Attempt:
+    """One request on its way: what it has so far (for a fallback to use)."""
 
-    def version_event(self, model: str, version: int, event: str, detail: str) -> None: ...
-
-    def shadow_scored(self, model: str, version: int, diffs: list[float]) -> None: ...
-
-    def shadow_dropped(self, model: str, reason: str) -> None: ...
-
-
-class NoEvents:
-    def version_event(self, model: str, version: int, event: str, detail: str) -> None:
-        pass
-
-    def shadow_scored(self, model: str, version: int, diffs: list[float]) -> None:
-        pass
-
-    def shadow_dropped(self, model: str, reason: str) -> None:
-        pass
+    req: ScoreRequest
+    feats: Features
+    times: list[float]
+    mv: ModelVersion | None = None
+    via: str | None = None
+    matrix: Array | None = None
 
 
 class Scorer:
     """Everything one model needs to answer ``/get_score``, built once per worker."""
 
     def __init__(
-        self, spec: ModelSpec, features: FeatureReader, predictor: Predictor, versions: VersionManager
+        self,
+        spec: ModelSpec,
+        features: FeatureReader,
+        predictor: Predictor,
+        versions: VersionManager,
+        fallback: FallbackChain | None = None,
     ) -> None:
         self.spec = spec
         self.validator = RequestValidator(spec)
         self.features = features
         self.predictor = predictor
         self.versions = versions
+        self.fallback = fallback
         self.post = PostProcessor(spec.postprocess)
         self.assemble = ColumnAssembler(spec)
+        graph = isinstance(spec, GraphModelSpec)
+        self.breaker = CircuitBreaker(spec.circuit) if graph else None
+        self.model = GuardedModel(predictor, self.breaker)
+        self.admission = InFlight(spec.overload.max_in_flight)
         # An in-process estimator takes the transformed matrix as its one input.
         self.inputs = spec.graph.inputs if isinstance(spec, GraphModelSpec) else {"inputs": GraphInput()}
         self.events: ScoringEvents = NoEvents()
@@ -88,48 +110,121 @@ class Scorer:
     def score(self, payload: Any) -> Scored:
         t0 = time.perf_counter()
         req = self.validator.validate(payload)
+        if marked_shed() or not self.admission.enter():
+            return self._shed(req, t0)
+        try:
+            return self._score(req, t0)
+        finally:
+            self.admission.leave()
+
+    def _score(self, req: ScoreRequest, t0: float) -> Scored:
         t1 = time.perf_counter()
         feats = self.features.fetch(req.entity_ids)
-        times = [t0, t1, time.perf_counter()]
+        a = Attempt(req, feats, [t0, t1, time.perf_counter()])
         try:
-            scored = self._leased(req, feats, times)
+            scored = self._leased(a)
         except GraphVersionMissing as e:
             self.versions.missing(e.version, e.msg)
             if req.version is not None or req.label is not None:
                 raise
-            scored = self._leased(req, feats, times[:3])  # once more, on the version chosen now
-        if self.shadow is not None:
+            a = Attempt(req, feats, a.times[:3])
+            scored = self._leased(a)  # once more, on the version chosen now
+        except VersionUnavailable as e:  # no version to run: only a source needing none can answer
+            scored = self._degraded(a, Degrade("graph_unavailable", e))
+        if self.shadow is not None and scored.degraded is None:
             self.shadow.offer(req, feats, scored)
         return scored
 
-    def _leased(self, req: ScoreRequest, feats: Features, times: list[float]) -> Scored:
+    def _leased(self, a: Attempt) -> Scored:
+        req = a.req
         if req.label is not None and req.label not in self.versions.routing.labels:
             self.versions.refresh_labels()  # moved a moment ago, before this worker's next poll
         with self.versions.lease(req.version, req.label, req.routing_key) as leased:
-            return self._run(req, feats, leased, times)
+            a.mv, a.via = leased.mv, leased.via
+            try:
+                raw = self.predict(req, a.feats, leased.mv, a.times, a)
+            except Degrade as d:
+                return self._degraded(a, d)
+            return self._finish(a, raw, None)
 
-    def _run(self, req: ScoreRequest, feats: Features, leased: Leased, times: list[float]) -> Scored:
-        raw = self.predict(req, feats, leased.mv, times)
-        data = self._shape(req, raw)
-        times.append(time.perf_counter())
-        timings = {stage: b - a for stage, a, b in zip(STAGES, times, times[1:], strict=False)}
-        model: dict[str, Any] = {"name": self.spec.name, "version": leased.mv.version}
-        if leased.via is not None:
-            model["label"] = leased.via
-        return Scored(data=data, model=model, timings=timings, missing=feats.missing, cache=feats.cache)
-
-    def predict(self, req: ScoreRequest, feats: Features, mv: ModelVersion, times: list[float]) -> Array:
+    def predict(
+        self,
+        req: ScoreRequest,
+        feats: Features,
+        mv: ModelVersion,
+        times: list[float],
+        a: Attempt | None = None,
+    ) -> Array:
         """Transform with ``mv``'s transformer and run ``mv``'s model; appends the stage end times."""
         matrix = mv.transform(self.assemble(req.rows, req.shared_row, feats.columns), req.size)
+        if a is not None:
+            a.matrix = matrix
         times.append(time.perf_counter())
-        raw = self.predictor.predict(self.model_inputs(matrix, feats), mv)
+        raw = self.model.predict(self.model_inputs(matrix, feats), mv)
         times.append(time.perf_counter())
         return raw
 
-    def _shape(self, req: ScoreRequest, raw: Array) -> list[dict[str, Any]]:
+    def _degraded(self, a: Attempt, d: Degrade) -> Scored:
+        """The fallback's answer for a model that could not answer, or the model's error without one."""
+        if self.fallback is None:
+            raise d.error
+        try:
+            fb = self.fallback.answer(a.req, a.mv, a.matrix)
+        except GatewayError:
+            raise d.error from None  # the graph's failure is the one to report
+        while len(a.times) < 5:  # the stages that did not finish end now (the graph's: its failed wait)
+            a.times.append(time.perf_counter())
+        return self._finish(a, fb.raw, Degraded(d.reason, fb.source, d.error.msg))
+
+    def _finish(self, a: Attempt, raw: Array, degraded: Degraded | None) -> Scored:
+        data = self._shape(a.req, raw, self._defaulted_rows(a.feats))
+        a.times.append(time.perf_counter())
+        timings = {stage: b - t for stage, t, b in zip(STAGES, a.times, a.times[1:], strict=False)}
+        model: dict[str, Any] = {"name": self.spec.name, "version": a.mv.version if a.mv else None}
+        if a.via is not None:
+            model["label"] = a.via
+        if a.feats.unavailable:
+            also = ("feature_store_unavailable",)
+            degraded = (
+                Degraded(degraded.reason, degraded.source, degraded.detail, also)
+                if degraded is not None
+                else Degraded("feature_store_unavailable", "model", a.feats.unavailable)
+            )
+        return Scored(data, model, timings, a.feats.missing, a.feats.cache, degraded)
+
+    def _shed(self, req: ScoreRequest, t0: float) -> Scored:
+        """A request over the worker's budget: the fallback's answer, or 429/503 at once (per spec)."""
+        how = self.spec.overload.shed or ("fallback" if self.fallback is not None else "503")
+        after = self.spec.overload.retry_after_s
+        if how == "fallback" and self.fallback is not None:
+            a = Attempt(
+                req, self.features.fetch(req.entity_ids), [t0, time.perf_counter(), time.perf_counter()]
+            )
+            error = Unavailable(
+                "the worker is over its in-flight budget", code="overloaded", retry_after=after
+            )
+            return self._degraded(a, Degrade("overload", error))
+        msg = f"overloaded: more than {self.spec.overload.max_in_flight} requests in flight; retry later"
+        if how == "429":
+            raise TooManyRequests(msg, code="overloaded", retry_after=after)
+        raise Unavailable(msg, code="overloaded", retry_after=after)
+
+    def _defaulted_rows(self, feats: Features) -> list[list[str]] | None:
+        """Per row, the views whose entity the store did not have (None when every row had all)."""
+        if not feats.defaulted:
+            return None
+        rows: list[list[str]] = [[] for _ in range(len(next(iter(feats.defaulted.values()))))]
+        for view, mask in feats.defaulted.items():
+            for i in np.flatnonzero(mask):
+                rows[i].append(view)
+        return rows
+
+    def _shape(
+        self, req: ScoreRequest, raw: Array, defaulted: list[list[str]] | None = None
+    ) -> list[dict[str, Any]]:
         if self.spec.request.form == "ranking":
-            return self.post.ranking(raw, req.item_ids, req.top_k)
-        return self.post.records(raw)
+            return self.post.ranking(raw, req.item_ids, req.top_k, defaulted)
+        return self.post.records(raw, defaulted)
 
     def model_inputs(self, matrix: Array, feats: Features) -> dict[str, Array]:
         return {
@@ -141,4 +236,7 @@ class Scorer:
         """One request through the full path pinned to ``mv``: features, transform, model, post-processing."""
         req = self.validator.validate(warmup_payload(self.spec, mv.manifest, 0))
         feats = self.features.fetch(req.entity_ids)
-        self._shape(req, self.predict(req, feats, mv, []))
+        self._shape(req, self.predictor.predict(self.model_inputs(self._matrix(req, feats, mv), feats), mv))
+
+    def _matrix(self, req: ScoreRequest, feats: Features, mv: ModelVersion) -> Array:
+        return mv.transform(self.assemble(req.rows, req.shared_row, feats.columns), req.size)

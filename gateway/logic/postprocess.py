@@ -37,7 +37,19 @@ class PostProcessor:
             s = _sigmoid(cal.a * s + cal.b) if cal.method == "platt" else np.interp(s, cal.x, cal.y)
         return s
 
-    def records(self, raw: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
+    def records(
+        self, raw: np.ndarray[Any, Any], defaulted: list[list[str]] | None = None
+    ) -> list[dict[str, Any]]:
+        """One record per row; ``defaulted`` (per row, the feature views scored from their defaults)
+        marks the rows the feature store had no data for."""
+        out = self._records(raw)
+        if defaulted is not None:
+            for rec, views in zip(out, defaulted, strict=True):
+                if views:
+                    rec["defaulted"] = views
+        return out
+
+    def _records(self, raw: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
         s = self.scores(raw)
         key = self.spec.score_field
         if s.ndim == 2:  # multi-class: best class, its probability, and all of them
@@ -61,9 +73,13 @@ class PostProcessor:
         return out
 
     def ranking(
-        self, raw: np.ndarray[Any, Any], item_ids: list[str], top_k: int | None
+        self,
+        raw: np.ndarray[Any, Any],
+        item_ids: list[str],
+        top_k: int | None,
+        defaulted: list[list[str]] | None = None,
     ) -> list[dict[str, Any]]:
-        recs = self.records(raw)
+        recs = self.records(raw, defaulted)
         for rec, item in zip(recs, item_ids, strict=True):
             rec["item_id"] = item
         if self.spec.top_k or top_k is not None:

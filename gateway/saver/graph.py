@@ -128,8 +128,7 @@ class GraphPayload:
         return signature_problems(self.spec, serving_signatures(staging), dims)
 
     def scores(self, staging: Path, sample: Sample) -> np.ndarray[Any, Any]:
-        raw = run_graph(self.spec, staging, sample.inputs)
-        return raw[:, 0] if raw.shape[1] == 1 else raw.max(axis=1)
+        return run_graph(self.spec, staging, sample.inputs)
 
     def finish(self, staging: Path, sample: Sample) -> dict[str, Any]:
         records = write_warmup(staging / WARMUP_FILE, self.spec, sample.inputs)

@@ -10,7 +10,8 @@ Packaging checks what the serving side will rely on before anything is published
   worker loads it, reproduces ``transform`` on the held-out rows (``gateway.transformer.verify``);
 * the held-out rows run through the staged model the way the serving side runs it,
   reproducing the in-memory model when its scores are given; they give the baseline
-  score distribution, the metrics and, for a graph, the warm-up records TF-Serving replays.
+  score distribution, the metrics, the light model the version's fallback runs
+  (``gateway.saver.light``) and, for a graph, the warm-up records TF-Serving replays.
 
 Then the manifest is written last and the directory renamed into place (``publish``).
 What differs per backend is a :class:`Payload`; everything else is here, once.
@@ -30,7 +31,7 @@ import pandas as pd
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.saver import publish, stats
+from gateway.saver import light, publish, stats
 from gateway.spec import GraphModelSpec, ModelSpec
 from gateway.transformer.verify import write_compiled
 
@@ -60,7 +61,8 @@ class Payload(Protocol):
         ...
 
     def scores(self, staging: Path, sample: Sample) -> np.ndarray[Any, Any]:
-        """One score per sample row from the staged files, run the way the serving side runs them."""
+        """The staged model's raw output for the sample rows (one value, or one row of values, per
+        row), run the way the serving side runs it."""
         ...
 
     def finish(self, staging: Path, sample: Sample) -> dict[str, Any]:
@@ -106,11 +108,15 @@ def package(
             raise ArtifactError(f"the model does not match {spec.name}'s spec: " + "; ".join(problems))
         (staging / spec.transformer.file).write_bytes(transformer_pickle)
         compiled = write_compiled(staging, spec, fitted, sample.frame)
-        scores = payload.scores(staging, sample)
+        raw = payload.scores(staging, sample)
+        scores = raw if raw.ndim == 1 else raw[:, 0] if raw.shape[1] == 1 else raw.max(axis=1)
         _check_reproduced(scores, expected_scores)
+        fields = {
+            **fields,
+            "light_model": light.write(staging, sample.inputs[transformed_alias(spec)], raw, sample.labels),
+        }
         extra = payload.finish(staging, sample)
         metrics = stats.classification_metrics(sample.labels, scores) if sample.labels is not None else {}
-        fields = dict(fields)
         training = {**fields.pop("training", {}), "metrics": metrics, **extra.pop("training", {})}
         publish.write_manifest(
             staging,

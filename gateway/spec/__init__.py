@@ -4,10 +4,11 @@ Unknown keys are errors, and every error names the file and the field, so a typo
 fails the service at start-up instead of silently changing behaviour. One module per
 part of the file: ``request``, ``features`` (entities and feature views), ``backend``
 (transformer, graph, estimator), ``postprocess``, ``versions`` (policy, promotion, canary,
-shadow); ``model`` puts them together.
+shadow), ``degrade`` (fallback, circuit, overload); ``model`` puts them together.
 """
 
 from gateway.spec.backend import EstimatorSpec, GraphInput, GraphSpec, TransformerSpec
+from gateway.spec.degrade import CircuitSpec, FallbackSpec, OverloadSpec, PrecomputedSpec
 from gateway.spec.features import EntitySpec, FeatureView, HashField, ViewCache
 from gateway.spec.model import (
     SPEC_FILE,
@@ -27,8 +28,10 @@ __all__ = [
     "STABLE",
     "Calibration",
     "CanarySpec",
+    "CircuitSpec",
     "EntitySpec",
     "EstimatorSpec",
+    "FallbackSpec",
     "FeatureView",
     "FieldSpec",
     "GraphInput",
@@ -38,7 +41,9 @@ __all__ = [
     "LatestPolicy",
     "ModelSpec",
     "ModelSpecBase",
+    "OverloadSpec",
     "PostprocessSpec",
+    "PrecomputedSpec",
     "RankingSpec",
     "RequestSpec",
     "ShadowSpec",

@@ -57,6 +57,13 @@ class FeatureView(Strict):
     dim: int | None = Field(None, ge=1)
     default: Literal["zeros"] = "zeros"
     cache: ViewCache | None = None
+    on_unavailable: Literal["defaults", "error"] = Field(
+        "error",
+        description=(
+            "When the feature store cannot be read, or the entity has no live snapshot: score with "
+            "the declared defaults (the answer is flagged degraded) or answer 503."
+        ),
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> FeatureView:

@@ -16,6 +16,7 @@ from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, mo
 from gateway.errors import ConfigError
 from gateway.spec.backend import EstimatorSpec, GraphSpec, TransformerSpec
 from gateway.spec.base import Strict
+from gateway.spec.degrade import CircuitSpec, FallbackSpec, OverloadSpec
 from gateway.spec.features import EntitySpec, FeatureView
 from gateway.spec.postprocess import PostprocessSpec
 from gateway.spec.request import RequestSpec
@@ -41,6 +42,9 @@ class ModelSpecBase(Strict):
     transformer: TransformerSpec
     postprocess: PostprocessSpec = PostprocessSpec()
     versions: VersionsSpec = VersionsSpec()
+    fallback: FallbackSpec | None = None
+    circuit: CircuitSpec = CircuitSpec()
+    overload: OverloadSpec = OverloadSpec()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> ModelSpecBase:
@@ -51,6 +55,15 @@ class ModelSpecBase(Strict):
         for view in self.feature_views:
             if view.entity not in self.entities:
                 raise ValueError(f"feature view '{view.name}' uses unknown entity '{view.entity}'")
+        pre = self.fallback.precomputed if self.fallback is not None else None
+        if pre is not None:
+            scores = next((v for v in self.feature_views if v.name == pre.view), None)
+            if scores is None or scores.kind != "hash" or pre.field not in scores.fields:
+                raise ValueError(
+                    f"fallback.precomputed: no hash view {pre.view!r} with a field {pre.field!r}"
+                )
+        if self.overload.shed == "fallback" and self.fallback is None:
+            raise ValueError("overload.shed 'fallback' needs a 'fallback' block")
         return self
 
     def view(self, name: str) -> FeatureView:

@@ -43,27 +43,31 @@ def _error(app: Flask) -> tuple[int, str]:
 
 
 def test_graph_down_at_start_is_503_naming_the_graph(
-    built_models: Path, risk_features: Callable[[int], str]
+    strict: Path, risk_features: Callable[[int], str]
 ) -> None:
     """A worker whose graph is unreachable loads the transformer but makes no version available."""
-    app = _app(built_models, risk_features(5), [free_port()], graph_deadline_ms=500)
+    app = _app(strict, risk_features(5), [free_port()], graph_deadline_ms=500)
     r = app.test_client().post("/get_score", json=EXAMPLE)
     assert (r.status_code, r.get_json()["error"]) == (503, "version_unavailable")
     assert "graph" in r.get_json()["msg"] and r.headers["Retry-After"] == "1"
 
 
 def test_graph_gone_after_start_is_503(
-    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory
+    strict: Path, built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory
 ) -> None:
     proc, port = start_graph("--model_name=risk", f"--model_base_path={built_models / 'risk'}")
-    app = _app(built_models, risk_features(5), [port], graph_deadline_ms=500)
+    app = _app(strict, risk_features(5), [port], graph_deadline_ms=500)
     assert app.test_client().post("/get_score", json=EXAMPLE).status_code == 200
     proc.stop()
     assert _error(app) == (503, "graph_unavailable")
 
 
 def test_graph_deadline_is_504(
-    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory, tmp_path: Path
+    strict: Path,
+    built_models: Path,
+    risk_features: Callable[[int], str],
+    start_graph: GraphFactory,
+    tmp_path: Path,
 ) -> None:
     # A batching graph that holds every request for half a second before running it.
     params = tmp_path / "batching.txt"
@@ -78,17 +82,21 @@ def test_graph_deadline_is_504(
         f"--batching_parameters_file={params}",
     )
     # Warm-up would never pass within the deadline (the version would not become available).
-    app = _app(built_models, risk_features(5), [port], graph_deadline_ms=100, warmup=False)
+    app = _app(strict, risk_features(5), [port], graph_deadline_ms=100, warmup=False)
     assert _error(app) == (504, "graph_deadline_exceeded")
 
 
-def test_redis_down_is_503(built_models: Path, risk_graph: int) -> None:
-    app = _app(built_models, f"redis://127.0.0.1:{free_port()}/0", [risk_graph], redis_timeout_ms=100)
+def test_redis_down_is_503(strict: Path, risk_graph: int) -> None:
+    app = _app(strict, f"redis://127.0.0.1:{free_port()}/0", [risk_graph], redis_timeout_ms=100)
     assert _error(app) == (503, "feature_store_unavailable")
 
 
 def test_version_the_graph_does_not_serve_is_never_available(
-    built_models: Path, risk_features: Callable[[int], str], start_graph: GraphFactory, tmp_path: Path
+    strict: Path,
+    built_models: Path,
+    risk_features: Callable[[int], str],
+    start_graph: GraphFactory,
+    tmp_path: Path,
 ) -> None:
     # The logic side has version 1's transformer; the graph only has a copy numbered 7.
     import shutil
@@ -96,7 +104,7 @@ def test_version_the_graph_does_not_serve_is_never_available(
     base = tmp_path / "risk"
     shutil.copytree(built_models / "risk" / "1", base / "7")
     _, port = start_graph("--model_name=risk", f"--model_base_path={base}")
-    app = _app(built_models, risk_features(5), [port])
+    app = _app(strict, risk_features(5), [port])
     r = app.test_client().post("/get_score", json=EXAMPLE)
     assert (r.status_code, r.get_json()["error"]) == (
         503,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -82,9 +83,32 @@ def test_graph_inputs_are_parsed_once_into_typed_sources(tmp_path: Path) -> None
         load_spec(path)
 
 
-def test_fallback_is_refused_until_implemented(tmp_path: Path) -> None:
-    path = _write(tmp_path, lambda r: r.__setitem__("fallback", {"policy": "default_score"}))
-    with pytest.raises(ConfigError, match="fallback: unknown field"):
+@pytest.mark.parametrize(
+    ("fallback", "problem"),
+    [
+        ({"chain": ["default"]}, "the 'default' source needs default_score"),
+        ({"chain": ["precomputed"]}, "needs a 'precomputed' block"),
+        ({"chain": ["default", "default"], "default_score": 0.1}, "names a source twice"),
+        (
+            {"chain": ["precomputed"], "precomputed": {"view": "nope"}},
+            "no hash view 'nope' with a field 'score'",
+        ),
+        (
+            {"chain": ["crystal_ball"]},
+            "fallback.chain.0: Input should be 'light_model', 'precomputed' or 'default'",
+        ),
+        ({"policy": "default_score"}, "fallback.policy: unknown field"),
+    ],
+)
+def test_fallback_mistakes_are_named(tmp_path: Path, fallback: dict[str, object], problem: str) -> None:
+    path = _write(tmp_path, lambda r: r.__setitem__("fallback", fallback))
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_spec(path)
+
+
+def test_shedding_to_a_fallback_needs_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda r: r.__setitem__("overload", {"shed": "fallback"}))
+    with pytest.raises(ConfigError, match=r"overload.shed .fallback. needs a .fallback. block"):
         load_spec(path)
 
 

@@ -13,11 +13,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from gateway.saver import publish
+from gateway.saver import light, publish
 from gateway.spec import load_spec
 from gateway.transformer.verify import write_compiled
 
@@ -30,6 +31,7 @@ ROWS = pd.DataFrame(
     }
 )
 WIDTH = 5  # 2 scaled numbers + 3 purposes
+WEIGHTS = np.array([0.8, -0.5, 0.3, -0.2, 0.1])  # the in-process graph of tests/tiny.py (version 1)
 
 
 def fitted() -> ColumnTransformer:
@@ -48,6 +50,8 @@ def make(root: Path) -> Path:
     staging = publish.staging_dir(root / "tiny")
     (staging / spec.transformer.file).write_bytes(pickle.dumps(ct, protocol=5))
     compiled = write_compiled(staging, spec, ct, ROWS)
+    x = np.asarray(ct.transform(ROWS), dtype=np.float64)
+    light_model = light.write(staging, x, x @ WEIGHTS, None)  # distils the tests' in-process "graph"
     publish.write_manifest(
         staging,
         {
@@ -59,6 +63,7 @@ def make(root: Path) -> Path:
             "graph_output": "score",
             "transformer": {"file": spec.transformer.file, "columns": list(spec.transformer.columns)},
             "compiled_transformer": compiled,
+            "light_model": light_model,
         },
     )
     shutil.rmtree(root / "tiny" / "1", ignore_errors=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
+from gateway.logic.resilience.light import LightModel
 from gateway.spec import ModelSpec, SklearnModelSpec
 from gateway.transformer.stage import Transform, load_transform
 
@@ -24,6 +25,7 @@ class ModelVersion:
     manifest: dict[str, Any]
     transform: Transform
     estimator: Any = None  # backend sklearn: the verified estimator
+    light: LightModel | None = None  # the fallback's light model, when the version has one
 
 
 def load_version(spec: ModelSpec, vdir: Path, version: int, allow_drift: list[str]) -> ModelVersion:

@@ -15,8 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.errors import GatewayError
 from gateway.logic.orchestrator import Scorer
-from gateway.logic.web import accesslog, admin, metric_buffer, openapi, telemetry, views
-from gateway.logic.web.accesslog import BufferedLog
+from gateway.logic.web import admin, metric_buffer, openapi, telemetry, views
+from gateway.logic.web.metrics import Metrics
 from gateway.logic.web.readiness import Readiness
 from gateway.logic.web.state import AppState
 from gateway.logic.web.views import json_response
@@ -47,24 +47,22 @@ def _unexpected(e: Exception) -> Response:
     return json_response({"msg": "internal error", "code": 500, "error": "internal", "details": []}, 500)
 
 
-def configure_logging(settings: Settings) -> BufferedLog | None:
-    """Gateway logs to stderr; the access log is bare JSON lines, buffered (see ``accesslog``)."""
+def configure_logging(settings: Settings) -> logging.Logger | None:
+    """Gateway logs to stderr; the access log is bare JSON lines (see ``telemetry``)."""
     root = logging.getLogger("gateway")
     root.setLevel(settings.log_level.upper())
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    if not settings.access_log:
-        return None
-    return accesslog.configure(sys.stderr, settings.access_log_buffer_bytes, settings.access_log_flush_ms)
+    return telemetry.access_log(settings.access_log)
 
 
 def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -> Flask:
     settings = settings or Settings()
     access = configure_logging(settings)
     metric_buffer.configure(settings.metrics_flush_ms)
-    metrics = telemetry.Metrics()
+    metrics = Metrics()
     if scorer is None:
         from gateway.logic.assembly import build_scorer
 

@@ -12,7 +12,8 @@ from typing import Any
 
 bind = os.environ.get("GATEWAY_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
-worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gthread")
+# gthread with a bound on the requests a worker holds (shedding beyond the spec's overload budget).
+worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gateway.logic.web.worker.SheddingWorker")
 threads = int(os.environ.get("GATEWAY_THREADS", "4"))
 timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
@@ -24,6 +25,10 @@ drain_seconds = float(os.environ.get("GATEWAY_DRAIN_SECONDS", "0"))
 # to it, heartbeating meanwhile; after this long it takes them anyway and answers 503 saying why.
 start_wait_seconds = float(os.environ.get("GATEWAY_START_WAIT_SECONDS", "30"))
 keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "5"))
+# Connections a worker keeps (in use or kept alive) and the listen queue: bounded, like the
+# requests a worker holds (the spec's overload.max_in_flight; see gateway.logic.web.worker).
+worker_connections = int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", "256"))
+backlog = int(os.environ.get("GATEWAY_BACKLOG", "256"))
 max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GATEWAY_MAX_REQUESTS_JITTER", "0"))
 preload_app = False
@@ -67,11 +72,10 @@ def child_exit(server: object, worker: object) -> None:
 
 
 def _flush_buffers() -> None:
-    """Write what the worker has buffered: access-log lines and metric updates."""
-    from gateway.logic.web import accesslog, metric_buffer
+    """Apply the metric updates the worker has summed and not applied yet."""
+    from gateway.logic.web import metric_buffer
 
     metric_buffer.flush()
-    accesslog.flush()
 
 
 def post_worker_init(worker: Any) -> None:
@@ -109,7 +113,7 @@ def _wait_for_a_version(worker: Any) -> None:
 
 
 def worker_exit(server: object, worker: object) -> None:
-    """Buffered access-log lines and metrics are written before a worker goes (also on max_requests restarts)."""
+    """Buffered metric updates are applied before a worker goes (also on max_requests restarts)."""
     _flush_buffers()
 
 
@@ -118,5 +122,5 @@ def worker_int(worker: object) -> None:
 
 
 def worker_abort(worker: object) -> None:
-    # A worker past its timeout gets SIGABRT before SIGKILL: last chance to write its log.
+    # A worker past its timeout gets SIGABRT before SIGKILL: last chance to apply its metrics.
     _flush_buffers()

@@ -1,9 +1,13 @@
-"""``/ready``: can this worker give full answers right now? And the version status endpoint.
+"""``/ready``: can this worker answer right now? And the version status endpoint.
 
-Ready means: the worker is not shutting down, the feature store answers (for a model with
-feature views), and a version is available for requests that name none: its
-transformer loaded, the graph reporting it AVAILABLE, warm-up requests through the full
-path passed. Liveness (``/health``) is separate and cheap: a not-ready worker is alive.
+Ready means the worker is not shutting down and can answer requests naming no version:
+a version is available (its transformer loaded, the graph reporting it AVAILABLE,
+warm-up requests through the full path passed) or the spec's fallback can answer without
+one; and every feature view whose policy is a 503 (``on_unavailable: error``) can be
+read (Redis answers, the entity has a live snapshot). ``full`` says whether answers come
+from the full path now; a degraded worker stays ready on purpose: taking every replica
+out of rotation because a dependency they share is down would turn degraded answers into
+no answers. Liveness (``/health``) is separate and cheap: a not-ready worker is alive.
 """
 
 from __future__ import annotations
@@ -29,20 +33,35 @@ class Readiness:
         s = self.scorer
         if DRAINING.is_set():
             problems.append("shutting down")
+        degraded: list[str] = []
         if s.features.views:
-            ok = s.features.ping()
-            details["feature_store"] = "ok" if ok else "unreachable"
-            if not ok:
-                problems.append("feature store (Redis) is unreachable")
+            store = s.features.problems()
+            problems += store
+            if s.features.backoff.active() or not s.features.ping():
+                details["feature_store"] = "unreachable"
+                degraded.append("feature_store_unavailable")
+            else:
+                details["feature_store"] = "ok"
         routing = s.versions.routing
         details["default_version"] = routing.default
         details["labels"] = routing.labels
         details["versions"] = {str(slot.version): version_detail(slot) for slot in s.versions.status()}
+        without_version = s.fallback is not None and any(x != "light_model" for x in s.fallback.spec.chain)
         if routing.default is None:
             waiting = [f"version {v}: {d.get('error') or d['state']}" for v, d in details["versions"].items()]
-            problems.append(f"no version is available ({'; '.join(waiting) or 'none published'})")
+            why = f"no version is available ({'; '.join(waiting) or 'none published'})"
+            (degraded if without_version else problems).append(why)
+        if s.breaker is not None:
+            details["circuit"] = s.breaker.state.name.lower()
+            if s.breaker.state.name != "CLOSED":
+                if s.fallback is None:
+                    problems.append("the graph's circuit is open and the model has no fallback")
+                degraded.append("circuit_open")
         if s.versions.backend_problem:
             details["backend"] = s.versions.backend_problem
+        details["full"] = not degraded
+        if degraded:
+            details["degraded"] = degraded
         if s.versions.observed.problem:
             details["model_config_file"] = s.versions.observed.problem
         return not problems, details, problems

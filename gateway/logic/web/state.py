@@ -8,8 +8,8 @@ from typing import Any, cast
 from flask import Flask, current_app
 
 from gateway.logic.orchestrator import Scorer
+from gateway.logic.web.metrics import Metrics
 from gateway.logic.web.readiness import Readiness
-from gateway.logic.web.telemetry import Metrics
 from gateway.settings import Settings
 
 EXTENSION = "gateway"

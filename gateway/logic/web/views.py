@@ -46,7 +46,12 @@ def get_score() -> Response:
     spec = state.scorer.spec
     state.metrics.record_scored(spec.name, scored, spec.postprocess.score_field)
     timing = ", ".join([f"{k};dur={v * 1000:.3f}" for k, v in scored.timings.items()])
-    body = {"msg": "Successful!", "code": 200, "data": scored.data, "model": scored.model}
+    body: dict[str, Any] = {"msg": "Successful!", "code": 200, "data": scored.data, "model": scored.model}
+    d = scored.degraded
+    if d is not None:  # not from the full path: say so, and why
+        body.update(degraded=True, reason=d.reason, source=d.source, detail=d.detail)
+        if d.also:
+            body["also"] = list(d.also)
     return json_response(body, headers=[("Server-Timing", timing)])
 
 

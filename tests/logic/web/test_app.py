@@ -52,7 +52,8 @@ def test_scores_example(client: FlaskClient) -> None:
     resp = client.post("/get_score", json=EXAMPLE)
     assert resp.status_code == 200
     body = resp.get_json()
-    assert [set(d) for d in body["data"]] == [{"score"}] * 3
+    assert [set(d) for d in body["data"]] == [{"score"}, {"score"}, {"score", "defaulted"}]
+    assert body["data"][2]["defaulted"] == ["profile"]  # C999999 is not in the feature store
     assert all(0.0 < d["score"] < 1.0 for d in body["data"])
     assert "graph;dur=" in resp.headers["Server-Timing"]
 

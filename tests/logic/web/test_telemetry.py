@@ -58,11 +58,22 @@ def test_ready_when_everything_is_up(client: FlaskClient) -> None:
     assert checks["versions"]["1"]["state"] == "AVAILABLE" and checks["default_version"] == 1
 
 
-def test_not_ready_names_what_is_missing(built_models: Path) -> None:
+def test_degraded_but_ready_says_what_is_missing(built_models: Path) -> None:
+    """risk answers from its fallback and default features: ready, but not with full answers."""
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     app = create_app(
         _settings(built_models, dead_redis, free_port(), graph_deadline_ms=300, redis_timeout_ms=100)
     )
+    r = app.test_client().get("/ready")
+    checks = r.get_json()["checks"]
+    assert r.status_code == 200 and checks["full"] is False
+    assert checks["feature_store"] == "unreachable" and "feature_store_unavailable" in checks["degraded"]
+    assert any("no version is available" in d for d in checks["degraded"])
+
+
+def test_not_ready_names_what_is_missing(strict: Path) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(_settings(strict, dead_redis, free_port(), graph_deadline_ms=300, redis_timeout_ms=100))
     r = app.test_client().get("/ready")
     assert r.status_code == 503
     body = r.get_json()

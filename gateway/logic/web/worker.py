@@ -1,0 +1,64 @@
+"""The gunicorn worker class: gthread with a bound on the requests a worker holds.
+
+gunicorn's gthread worker hands every request to a thread pool whose queue has no bound:
+under overload, requests wait there for a thread until their clients give up. This worker
+counts the requests it holds (queued for a thread, or being handled) and marks each one
+beyond the model's ``overload.max_in_flight`` as shed when it is queued: the thread that
+takes it answers at once (a fallback answer, or 429/503 with ``Retry-After``, per spec)
+instead of scoring it. So a worker works on at most ``max_in_flight`` requests, a shed
+answer costs a fraction of a scored one, and the queue drains at once.
+
+Used as ``worker_class = "gateway.logic.web.worker.SheddingWorker"`` (the gunicorn config's
+default). The hooks used are the worker's request entry points (``enqueue_req``,
+``handle``); its internals stay untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from gunicorn.workers.gthread import ThreadWorker
+
+from gateway.logic.resilience.admission import SHED
+
+DEFAULT_LIMIT = 64
+
+
+class SheddingWorker(ThreadWorker):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.holding = 0
+        self.shed_marked: set[int] = set()
+        self.limit: int | None = None
+        self._count = threading.Lock()
+
+    def enqueue_req(self, conn: Any) -> None:
+        limit = self.limit if self.limit is not None else self._limit()
+        with self._count:
+            self.holding += 1
+            if self.holding > limit:
+                self.shed_marked.add(id(conn))
+        super().enqueue_req(conn)
+
+    def handle(self, conn: Any) -> Any:
+        with self._count:
+            shed = id(conn) in self.shed_marked
+            self.shed_marked.discard(id(conn))
+        SHED.active = shed
+        try:
+            return super().handle(conn)
+        finally:
+            SHED.active = False
+            with self._count:
+                self.holding -= 1
+
+    def _limit(self) -> int:
+        """The model's in-flight budget, read from the app once it is loaded."""
+        from gateway.logic.web.state import app_state
+
+        try:
+            self.limit = app_state(self.wsgi).scorer.spec.overload.max_in_flight
+        except (AttributeError, KeyError, TypeError):  # not the logic app: no bound of ours
+            self.limit = DEFAULT_LIMIT
+        return self.limit
