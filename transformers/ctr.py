@@ -160,7 +160,9 @@ def make_dataset(seed: int) -> Dataset:
     return Dataset(frame=frame, vectors=vectors, entities={"user": users, "item": items})
 
 
-def item_click_rates(shown: np.ndarray[Any, Any], clicked: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
+def item_click_rates(
+    shown: np.ndarray[Any, Any], clicked: np.ndarray[Any, Any], n: int
+) -> np.ndarray[Any, Any]:
     """Each item's observed click rate, shrunk towards the overall rate where it was seldom shown:
     the precomputed score the ranking falls back to when the graph cannot answer."""
     prior, weight = float(clicked.mean()), 20.0

@@ -107,7 +107,7 @@ def test_fallback_mistakes_are_named(tmp_path: Path, fallback: dict[str, object]
 
 
 def test_shedding_to_a_fallback_needs_one(tmp_path: Path) -> None:
-    path = _write(tmp_path, lambda r: r.__setitem__("overload", {"shed": "fallback"}))
+    path = _write(tmp_path, lambda r: (r.pop("fallback"), r.__setitem__("overload", {"shed": "fallback"})))
     with pytest.raises(ConfigError, match=r"overload.shed .fallback. needs a .fallback. block"):
         load_spec(path)
 
