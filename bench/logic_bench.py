@@ -34,7 +34,7 @@ import redis
 import requests
 
 from bench import REPO
-from bench.load import LoadResult, run_load
+from gateway.loadgen import LoadResult, run_load
 from gateway.procs import (
     Proc,
     children,

@@ -22,6 +22,7 @@ import requests
 class Shot:
     scheduled: float  # time.monotonic() the request was due
     done: float
+    sent: float  # when it was actually sent (a client late after a slow answer sends late)
     status: int  # 0: no HTTP answer (connection refused, reset, timeout)
     body: dict[str, Any] | None
     payload: dict[str, Any]
@@ -29,7 +30,13 @@ class Shot:
 
     @property
     def latency(self) -> float:
+        """From when it was due: a stall is charged to every request it delayed."""
         return self.done - self.scheduled
+
+    @property
+    def service(self) -> float:
+        """From when it was sent: the service's own time."""
+        return self.done - self.sent
 
     @property
     def version(self) -> int | None:
@@ -83,13 +90,14 @@ class Load:
                 self.shots.append(shot)
 
     def _send(self, session: requests.Session, payload: dict[str, Any], due: float) -> Shot:
+        sent = time.monotonic()
         try:
             r = session.post(self.url, json=payload, timeout=10)
             body = r.json()
-            return Shot(due, time.monotonic(), r.status_code, body, payload)
+            return Shot(due, time.monotonic(), sent, r.status_code, body, payload)
         except (requests.RequestException, ValueError) as e:
             session.close()
-            return Shot(due, time.monotonic(), 0, None, payload, f"{type(e).__name__}: {e}")
+            return Shot(due, time.monotonic(), sent, 0, None, payload, f"{type(e).__name__}: {e}")
 
     def snapshot(self, since: float = 0.0, until: float = float("inf")) -> list[Shot]:
         with self._lock:

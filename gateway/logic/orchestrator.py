@@ -96,6 +96,8 @@ class Scorer:
         self.assemble = ColumnAssembler(spec)
         graph = isinstance(spec, GraphModelSpec)
         self.breaker = CircuitBreaker(spec.circuit) if graph else None
+        if self.breaker is not None:  # the manager's status call each poll doubles as a health check
+            versions.on_backend = self.breaker.health
         self.model = GuardedModel(predictor, self.breaker)
         self.admission = InFlight(spec.overload.max_in_flight)
         # An in-process estimator takes the transformed matrix as its one input.
@@ -197,13 +199,17 @@ class Scorer:
         how = self.spec.overload.shed or ("fallback" if self.fallback is not None else "503")
         after = self.spec.overload.retry_after_s
         if how == "fallback" and self.fallback is not None:
-            a = Attempt(
-                req, self.features.fetch(req.entity_ids), [t0, time.perf_counter(), time.perf_counter()]
-            )
-            error = Unavailable(
-                "the worker is over its in-flight budget", code="overloaded", retry_after=after
-            )
-            return self._degraded(a, Degrade("overload", error))
+            now = time.perf_counter()
+            a = Attempt(req, self.features.fetch(req.entity_ids), [t0, now, time.perf_counter()])
+            error = Unavailable("over the in-flight budget", code="overloaded", retry_after=after)
+            try:  # the light model needs the version's transformer: cheap next to a graph call
+                with self.versions.lease(req.version, req.label, req.routing_key) as leased:
+                    a.mv, a.via = leased.mv, leased.via
+                    a.matrix = self._matrix(req, a.feats, leased.mv)
+                    a.times.append(time.perf_counter())
+                    return self._degraded(a, Degrade("overload", error))
+            except VersionUnavailable:
+                return self._degraded(a, Degrade("overload", error))
         msg = f"overloaded: more than {self.spec.overload.max_in_flight} requests in flight; retry later"
         if how == "429":
             raise TooManyRequests(msg, code="overloaded", retry_after=after)

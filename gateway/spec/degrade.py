@@ -58,7 +58,11 @@ class CircuitSpec(Strict):
 class OverloadSpec(Strict):
     """Load shedding: a bound on the requests one worker works on at once."""
 
-    max_in_flight: int = Field(16, ge=1, description="Requests one worker scores at once; more are shed.")
+    max_in_flight: int = Field(
+        6,
+        ge=1,
+        description="Requests one worker works on at once; more are shed (keep it below the threads).",
+    )
     shed: Literal["fallback", "429", "503"] | None = Field(
         None,
         description=(

@@ -3,8 +3,11 @@
 Closed: calls go through; it opens after ``failures`` consecutive failures, or when the
 share of failures over the last ``window_s`` reaches ``error_rate`` (with at least
 ``min_calls`` calls). Open: calls are refused at once (the fallback answers without a
-deadline wait) for ``open_s``; then half-open: one call goes through as a probe, the
-others are refused; the probe's success closes the circuit, its failure opens it again.
+deadline wait) for at least ``open_s``, and, when something checks the graph's health in
+the background (``health``: the version manager's status call every poll), until that check
+has passed since it opened, so no request waits on a graph that does not answer at all.
+Then half-open: one call goes through as a probe, the others are refused; the probe's
+success closes the circuit, its failure opens it again.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class CircuitBreaker:
         self._consecutive = 0
         self._calls: deque[tuple[float, bool]] = deque()
         self._probing = False
+        self.watched = False  # a background health check reports to ``health``
+        self._healthy_at = 0.0
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
@@ -41,12 +46,22 @@ class CircuitBreaker:
         with self._lock:
             if self.state == Circuit.CLOSED:
                 return True
-            if self.state == Circuit.OPEN and self.clock() - self.opened_at >= self.spec.open_s:
+            if self.state == Circuit.OPEN and self._may_probe():
                 self.state = Circuit.HALF_OPEN
             if self.state == Circuit.HALF_OPEN and not self._probing:
                 self._probing = True
                 return True
             return False
+
+    def health(self, ok: bool) -> None:
+        """A background check of the graph passed (or not)."""
+        self.watched = True
+        if ok:
+            self._healthy_at = self.clock()
+
+    def _may_probe(self) -> bool:
+        waited = self.clock() - self.opened_at >= self.spec.open_s
+        return waited and (not self.watched or self._healthy_at > self.opened_at)
 
     def success(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway import artifacts
 from gateway.errors import ArtifactError
-from gateway.logic.resilience.light import LightModel
+from gateway.logic.resilience.light import LightModel, load_light_model
 from gateway.spec import ModelSpec, SklearnModelSpec
 from gateway.transformer.stage import Transform, load_transform
 
@@ -46,6 +46,7 @@ def load_version(spec: ModelSpec, vdir: Path, version: int, allow_drift: list[st
             raise ArtifactError(
                 f"{vdir / spec.estimator.file}: {type(estimator).__name__} has no method {spec.estimator.method!r}"
             )
+    light = load_light_model(vdir, manifest)
     return ModelVersion(
-        version=version, path=vdir, manifest=manifest, transform=transform, estimator=estimator
+        version=version, path=vdir, manifest=manifest, transform=transform, estimator=estimator, light=light
     )

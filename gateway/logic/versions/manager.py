@@ -101,6 +101,7 @@ class VersionManager:
         self._backend = backend
         self.warm = warm
         self.events: Events = lambda version, event, detail: None
+        self.on_backend: Callable[[bool], None] = lambda ok: None  # each poll's backend check
         self._slots: dict[int, Slot] = {}
         self._ended: list[Slot] = []
         self._lock = threading.Condition()

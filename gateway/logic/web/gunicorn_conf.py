@@ -14,7 +14,9 @@ bind = os.environ.get("GATEWAY_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
 # gthread with a bound on the requests a worker holds (shedding beyond the spec's overload budget).
 worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gateway.logic.web.worker.SheddingWorker")
-threads = int(os.environ.get("GATEWAY_THREADS", "4"))
+# More threads than a model's overload.max_in_flight (6 by default): the spare ones answer
+# shed requests at once while the others wait on the graph.
+threads = int(os.environ.get("GATEWAY_THREADS", "8"))
 timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
 # On SIGTERM a worker first answers /ready with 503 and keeps serving this long, so a load

@@ -2,11 +2,12 @@
 
 gunicorn's gthread worker hands every request to a thread pool whose queue has no bound:
 under overload, requests wait there for a thread until their clients give up. This worker
-counts the requests it holds (queued for a thread, or being handled) and marks each one
-beyond the model's ``overload.max_in_flight`` as shed when it is queued: the thread that
+counts the requests it is working on (queued for a thread, or being scored) and marks
+each one that arrives while ``overload.max_in_flight`` are in as shed: the thread that
 takes it answers at once (a fallback answer, or 429/503 with ``Retry-After``, per spec)
-instead of scoring it. So a worker works on at most ``max_in_flight`` requests, a shed
-answer costs a fraction of a scored one, and the queue drains at once.
+instead of scoring it. With more threads than ``max_in_flight`` (the defaults: 8 threads,
+6 in flight), the spare threads answer shed requests while the others wait on the graph,
+so a shed answer comes back in a millisecond or two and the queue never grows.
 
 Used as ``worker_class = "gateway.logic.web.worker.SheddingWorker"`` (the gunicorn config's
 default). The hooks used are the worker's request entry points (``enqueue_req``,
@@ -28,7 +29,7 @@ DEFAULT_LIMIT = 64
 class SheddingWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.holding = 0
+        self.working = 0  # requests queued for a thread or being handled, not marked shed
         self.shed_marked: set[int] = set()
         self.limit: int | None = None
         self._count = threading.Lock()
@@ -36,9 +37,10 @@ class SheddingWorker(ThreadWorker):  # type: ignore[misc]
     def enqueue_req(self, conn: Any) -> None:
         limit = self.limit if self.limit is not None else self._limit()
         with self._count:
-            self.holding += 1
-            if self.holding > limit:
+            if self.working >= limit:
                 self.shed_marked.add(id(conn))
+            else:
+                self.working += 1
         super().enqueue_req(conn)
 
     def handle(self, conn: Any) -> Any:
@@ -50,8 +52,9 @@ class SheddingWorker(ThreadWorker):  # type: ignore[misc]
             return super().handle(conn)
         finally:
             SHED.active = False
-            with self._count:
-                self.holding -= 1
+            if not shed:
+                with self._count:
+                    self.working -= 1
 
     def _limit(self) -> int:
         """The model's in-flight budget, read from the app once it is loaded."""

@@ -1,5 +1,8 @@
 """An HTTP/1.1 load generator: N client processes, one keep-alive connection each.
 
+Every answer is recorded: when it was due, its latency, its status, whether it was
+degraded (``"degraded":true`` in the body) and the version that answered.
+
 Closed loop (``rate=None``): each client sends its next request as soon as the
 previous answer arrives. Paced (``rate`` requests/s over all clients): each
 client sends on a fixed schedule, and latency counts from the *scheduled* time,
@@ -14,23 +17,45 @@ with the system under test, so its own CPU per request is kept small.
 from __future__ import annotations
 
 import multiprocessing as mp
+import re
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
+_VERSION = re.compile(rb'"version":(\d+)')
+
 
 @dataclass
 class LoadResult:
-    latencies_s: np.ndarray
-    errors: int
+    """Per request (in send order per client, clients one after the other): when it was due
+    (seconds after the start), latency from then, status (0: no answer), degraded, version
+    (0: none), and the time from the actual send to the answer (the service's own latency,
+    without the client's lateness)."""
+
+    due_s: np.ndarray
+    all_latencies_s: np.ndarray
+    statuses: np.ndarray
+    degraded: np.ndarray
+    versions: np.ndarray
+    service_s: np.ndarray
     elapsed_s: float
 
     @property
+    def latencies_s(self) -> np.ndarray:
+        """Latencies of the 200 answers."""
+        return np.asarray(self.all_latencies_s[self.statuses == 200])
+
+    @property
+    def errors(self) -> int:
+        return int(np.count_nonzero(self.statuses != 200))
+
+    @property
     def requests(self) -> int:
-        return int(self.latencies_s.size) + self.errors
+        return int(self.statuses.size)
 
     @property
     def qps(self) -> float:
@@ -63,8 +88,8 @@ class Connection:
             self.sock.close()
             self.sock = None
 
-    def roundtrip(self, request: bytes) -> int:
-        """Send ``request``, read the whole answer; returns its status."""
+    def roundtrip(self, request: bytes) -> tuple[int, bytes]:
+        """Send ``request``, read the whole answer; returns its status and body."""
         if self.sock is None:
             self.sock = self._connect()
         self.sock.sendall(request)
@@ -83,10 +108,10 @@ class Connection:
                 close = True
         if length is None:
             raise HttpError("answer without Content-Length")
-        self._read_exactly(length)
+        body = self._read_exactly(length)
         if close:
             self.close()
-        return int(parts[1])
+        return int(parts[1]), body
 
     def _fill(self) -> None:
         assert self.sock is not None
@@ -128,8 +153,7 @@ def _client(
     parts = urlsplit(url)
     conn = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
     reqs = _requests(url, bodies)
-    lat = []
-    errors = 0
+    rows: list[tuple[float, float, int, bool, int, float]] = []
     while time.time() < start:
         time.sleep(0.001)
     t_start = time.perf_counter()
@@ -142,17 +166,20 @@ def _client(
             t0 = due  # late sends are charged to the answer that made them late
         else:
             t0 = time.perf_counter()
+        sent = time.perf_counter()
         try:
-            ok = conn.roundtrip(reqs[k % len(reqs)]) == 200
+            status, body = conn.roundtrip(reqs[k % len(reqs)])
         except (OSError, HttpError, ValueError):
-            ok = False
+            status, body = 0, b""
             conn.close()
-        if ok:
-            lat.append(time.perf_counter() - t0)
-        else:
-            errors += 1
+        version = _VERSION.search(body)
+        degraded = b'"degraded":true' in body
+        done = time.perf_counter()
+        rows.append(
+            (t0 - t_start, done - t0, status, degraded, int(version[1]) if version else 0, done - sent)
+        )
     conn.close()
-    out.put((lat, errors))
+    out.put(rows)
 
 
 def run_load(
@@ -175,9 +202,17 @@ def run_load(
         procs.append(ctx.Process(target=_client, args=args))
     for p in procs:
         p.start()
-    results = [q.get() for _ in procs]
+    rows = [row for _ in procs for row in q.get()]
     elapsed = time.time() - start
     for p in procs:
         p.join()
-    lat = np.array([x for r in results for x in r[0]])
-    return LoadResult(lat, sum(r[1] for r in results), elapsed)
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 6
+    return LoadResult(
+        np.array(cols[0], dtype=float),
+        np.array(cols[1], dtype=float),
+        np.array(cols[2], dtype=int),
+        np.array(cols[3], dtype=bool),
+        np.array(cols[4], dtype=int),
+        np.array(cols[5], dtype=float),
+        elapsed,
+    )
