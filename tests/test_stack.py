@@ -53,7 +53,7 @@ def test_up_serves_the_examples_and_down_leaves_nothing(built_models: Path, tmp_
         for p in ports.values():
             assert f"http://127.0.0.1:{p['logic_port']}/get_score" in up.stdout
         assert "ctr/user: 20000 rows, 20000 keys -> snapshot 1 (now live)" in up.stdout
-        assert "ctr/item: 2000 rows, 4000 keys -> snapshot 1 (now live)" in up.stdout
+        assert "ctr/item: 2000 rows, 6000 keys -> snapshot 1 (now live)" in up.stdout
         started = _our_processes(tmp_path / ".run")
         assert len(started) >= 9  # redis, and per model a graph and gunicorn master + 2 workers
 
