@@ -10,7 +10,7 @@ client-side p50/p99. Clients are separate processes (threads spread over
 signature input as ``tensor_content``, the output filtered to one alias.
 
 By default two servers run: TensorFlow's default thread pools, and the settings
-the local stack passes (``GRAPH_FLAGS`` and ``GRAPH_ENV`` in gateway/stack.py).
+the local stack passes (``TF_FLAGS`` and ``GRAPH_ENV`` in gateway/deploy/serving.py).
 ``--baseline REF`` adds servers running the ``gateway`` package as committed at
 REF (``--baseline-config``, default: TensorFlow's defaults), so a change is
 measured against its own starting point in the same run; the ratio column is
@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.graph_bench import REPO, Load, Server, client_process, start_server
+from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS
 from gateway.procs import cpu_seconds
-from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
 
 DEFAULT_CONFIGS = (
     "default=",
-    "stack=" + " ".join([*GRAPH_FLAGS, *(f"{k}={v}" for k, v in GRAPH_ENV.items())]),
+    "stack=" + " ".join([*TF_FLAGS, *(f"{k}={v}" for k, v in GRAPH_ENV.items())]),
 )
 
 

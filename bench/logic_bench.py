@@ -34,6 +34,7 @@ import redis
 import requests
 
 from bench import REPO
+from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS
 from gateway.loadgen import LoadResult, run_load
 from gateway.procs import (
     Proc,
@@ -47,7 +48,6 @@ from gateway.procs import (
     start_redis,
     wait_for,
 )
-from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
 
 PACED_SHARES = (0.25, 0.5, 0.75)
 PACED_SECONDS = 6.0
@@ -102,7 +102,7 @@ class Bench:
             port,
             f"--model_name={model}",
             f"--model_base_path={self.root / model}",
-            *GRAPH_FLAGS,  # as the local stack runs it
+            *TF_FLAGS,  # as the local stack runs it
             *flags,
         )
         g = self._proc(cmd, f"graph-{model}-{port}", env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV})

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.errors import ConfigError
 
 
 class Settings(BaseSettings):
@@ -39,14 +41,46 @@ class Settings(BaseSettings):
             "versions for both tiers; admin label changes are written here. None: no labels."
         ),
     )
+    graph_base_path: str | None = Field(
+        None,
+        description=(
+            "The graph's path to this model's versions (base_path in the model config file). Set where "
+            "both tiers share a writable model config file (compose): the logic service rewrites the file "
+            "from its spec at start, keeping the labels, so a new image's version policy takes effect."
+        ),
+    )
     admin_token: SecretStr | None = Field(
         None,
         description=(
             "Bearer token of the admin API (labels, default version, reload); none: the admin API is off."
         ),
     )
+    admin_token_file: Path | None = Field(
+        None, description="A file holding the admin token (a container secret), read at start."
+    )
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        if self.admin_token is None and self.admin_token_file is not None:
+            try:
+                self.admin_token = SecretStr(self.admin_token_file.read_text().strip())
+            except OSError as e:
+                raise ValueError(f"admin_token_file {self.admin_token_file}: {e.strerror}") from e
+        return self
+
+    def redis_password(self) -> str | None:
+        if self.redis_password_file is None:
+            return None
+        try:
+            return self.redis_password_file.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"GATEWAY_REDIS_PASSWORD_FILE {self.redis_password_file}: {e.strerror}") from e
+
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Feature store address (redis:// or rediss://)."
+    )
+    redis_password_file: Path | None = Field(
+        None, description="A file holding the Redis password (a container secret); overrides the URL's."
     )
     redis_cluster: bool = Field(False, description="Treat redis_url as one seed node of a Redis Cluster.")
     redis_timeout_ms: int = Field(200, ge=1, description="Socket connect and read timeout for feature reads.")

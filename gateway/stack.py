@@ -1,10 +1,13 @@
-"""The local stack (``make up`` / ``make down``): the compose topology as local processes.
+"""The local stack (``make up`` / ``make down`` / ``make status``) on supervisord.
 
-Starts a Redis server (own port and data dir under ``.run/``), then per model a
-``graph-server`` and a gunicorn logic service, loads the demo features, waits
-until every service answers its readiness check, and returns. Every process is
-started in its own session and recorded by pid, so ``down`` stops exactly what
-``up`` started (the whole process group: gunicorn master and workers alike).
+The process list is ``deploy/local/supervisord.conf`` (rendered from the specs by ``gateway
+render``); everything the stack keeps is under ``.run/`` (supervisord's socket and pid file,
+logs, Redis's data, each model's model config file, the admin token). ``up`` starts
+supervisord if it is not running, Redis, loads the demo features, then each model's graph
+and logic service, waiting for each to be ready; a model that cannot start is reported and
+the others serve. supervisord restarts whatever dies and rotates the logs. Every process
+the stack starts carries ``GATEWAY_STACK=<repository>`` in its environment, so ``down``
+stops everything, even processes a crashed supervisord left behind.
 """
 
 from __future__ import annotations
@@ -13,239 +16,229 @@ import contextlib
 import os
 import secrets
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from gateway import procs
+from gateway.deploy.settings import load_models, load_settings
 from gateway.errors import ConfigError
+from gateway.spec import GraphModelSpec, ModelSpec
 
 RUN = Path(".run")
+CONF = Path("deploy/local/supervisord.conf")
 READY_TIMEOUT_S = 180.0
-
-# The graph services serve small models on a few shared cores. One intra-op thread and
-# every op run in the request's own thread (TF-Serving's flags, with TensorFlow's meaning)
-# and TensorFlow's stock kernels instead of oneDNN's, whose set-up costs more than it saves
-# at these sizes; and 2 gRPC threads per core instead of 4: graph-server's request threads
-# share one interpreter lock, so more of them only add hand-offs. Together about 0.6x the
-# graph-server CPU per 100-row ctr Predict under 8 concurrent clients
-# (bench/graph_cpu_bench.py).
-GRAPH_FLAGS = (
-    "--tensorflow_intra_op_parallelism=1",
-    "--tensorflow_inter_op_parallelism=-1",
-    f"--grpc_max_threads={2 * (os.cpu_count() or 1)}",
-)
-GRAPH_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+MARK = "GATEWAY_STACK"
 
 
-def graph_version_flags(config: Path) -> list[str]:
-    """The graph reads the model config file both tiers share, and re-reads it every second.
+class Stack:
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo.resolve()
+        self.run = self.repo / RUN
+        self.conf = self.repo / CONF
 
-    Labels in the file may name versions not loaded yet when the graph starts (TF-Serving
-    checks labels before loading anything on its first config).
-    """
-    return [
-        f"--model_config_file={config.resolve()}",
-        "--model_config_file_poll_wait_seconds=1",
-        "--file_system_poll_wait_seconds=1",
-        "--allow_version_labels_for_unavailable_models=true",
-    ]
+    # -- supervisord ---------------------------------------------------
+    def ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args]
+        return subprocess.run(cmd, cwd=self.repo, capture_output=True, text=True, check=check, timeout=120)
 
+    def supervisord_pid(self) -> int | None:
+        try:
+            pid = int((self.run / "supervisord.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if procs.proc_stat(pid) is not None else None
 
-@dataclass
-class ModelPorts:
-    logic: int
-    grpc: int | None = None  # None: an in-process (sklearn) model without a graph service
-    rest: int | None = None
-
-
-@dataclass
-class StackConfig:
-    redis_port: int
-    models: dict[str, ModelPorts] = field(default_factory=dict)
-
-
-def read_stack(path: Path) -> StackConfig:
-    raw: Any = yaml.safe_load(path.read_text())
-    try:
-        models = {
-            name: ModelPorts(
-                int(p["logic_port"]),
-                int(p["grpc_port"]) if "grpc_port" in p else None,
-                int(p["rest_port"]) if "rest_port" in p else None,
-            )
-            for name, p in raw["models"].items()
+    def _start_supervisord(self) -> None:
+        for d in ("logs", "redis", "config"):
+            (self.run / d).mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "GATEWAY_PYTHON": sys.executable,
+            "GATEWAY_ADMIN_TOKEN": self.admin_token(),
+            MARK: str(self.repo),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
         }
-        return StackConfig(redis_port=int(raw["redis"]["port"]), models=models)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ConfigError(f"{path}: {type(e).__name__}: {e}") from e
+        cmd = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)]
+        started = subprocess.run(cmd, cwd=self.repo, env=env, capture_output=True, text=True, timeout=60)
+        if started.returncode != 0:
+            why = (started.stderr or started.stdout).strip()
+            raise ConfigError(f"supervisord did not start with {self.conf}: {why}")
+        procs.wait_for(lambda: self.ctl("pid").returncode == 0, 30, "supervisord")
 
+    def admin_token(self) -> str:
+        """``.run/admin-token``: made once, readable by its owner only; the CLI reads it too."""
+        path = self.run / "admin-token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(24) + "\n")
+        return path.read_text().strip()
 
-def _pid_file(name: str) -> Path:
-    return RUN / "pids" / f"{name}.pid"
+    def state(self) -> dict[str, str]:
+        """Program (``group:program`` for a model's) -> supervisord's state (RUNNING, STOPPED, FATAL, ...)."""
+        out = {}
+        for line in self.ctl("status").stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                out[parts[0]] = parts[1]
+        return out
 
+    # -- up ------------------------------------------------------------
+    def up(self, only: list[str] | None = None) -> int:
+        if not self.conf.is_file():
+            raise ConfigError(f"{self.conf}: missing; run `gateway render`")
+        settings = load_settings(self.repo)
+        models = [m for m in load_models(self.repo) if only is None or m.name in only]
+        if only is not None and {m.name for m in models} != set(only):
+            raise ConfigError(f"no such model to start: {sorted(set(only) - {m.name for m in models})}")
+        if self.supervisord_pid() is None:
+            self._start_supervisord()
+        else:
+            self.ctl("update")  # added or removed programs (a new spec, rendered)
+        before = self.state()
+        self._start("redis", procs.redis_ready(settings.redis.port))
+        failed = {}
+        for spec in models:
+            try:
+                self._up_model(spec, settings.redis.port)
+            except Exception as e:  # one model that cannot start does not stop the others
+                failed[spec.name] = str(e).splitlines()[0]
+        changed = before != self.state()
+        self._print(models, failed, settings.redis.port, changed)
+        return 1 if failed else 0
 
-def _read_pid(name: str) -> int | None:
-    try:
-        return int(_pid_file(name).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
+    def _start(self, program: str, ready: Callable[[], bool]) -> None:
+        """Start ``program`` unless it runs; wait until ``ready``, failing early when supervisord gives up."""
+        if self.state().get(program) != "RUNNING":
+            self.ctl("start", program)
+        log = self.run / "logs" / f"{program.rsplit(':', maxsplit=1)[-1]}.log"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        checks = 0
+        while True:
+            with contextlib.suppress(Exception):  # not up yet: connection refused, 503, ...
+                if ready():
+                    return
+            checks += 1
+            if checks % 10 == 0 and self.state().get(program) in ("FATAL", "STOPPED", "EXITED"):
+                raise RuntimeError(f"{program} keeps exiting; see {log}: {self._tail(log)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{program} not ready after {READY_TIMEOUT_S:.0f}s; see {log}")
+            time.sleep(0.2)
 
+    @staticmethod
+    def _tail(log: Path) -> str:
+        try:
+            lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+        except OSError:
+            return "(no log)"
+        return lines[-1][:300] if lines else "(empty log)"
 
-def running() -> dict[str, int]:
-    """Services of the stack whose process group is alive, by name."""
-    out = {}
-    for f in sorted((RUN / "pids").glob("*.pid")) if (RUN / "pids").is_dir() else []:
-        pid = _read_pid(f.stem)
-        if pid is not None and procs.group_alive(pid):
-            out[f.stem] = pid
-    return out
+    def _up_model(self, spec: ModelSpec, redis_port: int) -> None:
+        from gateway.featurestore.commands import connect, load_demo
+        from gateway.logic.versions import config_file
 
+        assert spec.deploy is not None
+        ports = spec.deploy.ports
+        config_file.ensure(
+            self.run / "config" / f"{spec.name}.config", spec, str(self.repo / "models" / spec.name)
+        )
+        if self.state().get(f"{spec.name}:logic-{spec.name}") != "RUNNING":
+            for summary in load_demo(
+                connect(f"redis://127.0.0.1:{redis_port}/0"), self.repo / "models", spec.name
+            ):
+                print(summary.line())
+        if isinstance(spec, GraphModelSpec) and ports.grpc is not None:
+            self._start(
+                f"{spec.name}:graph-{spec.name}", procs.graph_serving(ports.grpc, spec.graph.model_name)
+            )
+        self._start(f"{spec.name}:logic-{spec.name}", procs.http_ok(f"http://127.0.0.1:{ports.logic}/ready"))
 
-def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> procs.Proc:
-    proc = procs.Proc(cmd, RUN / "logs" / f"{name}.log", env=env)
-    (RUN / "pids").mkdir(parents=True, exist_ok=True)
-    _pid_file(name).write_text(f"{proc.pid}\n")
-    return proc
+    def _print(self, models: list[ModelSpec], failed: dict[str, str], redis_port: int, changed: bool) -> None:
+        print(f"redis        redis://127.0.0.1:{redis_port}/0")
+        for spec in models:
+            assert spec.deploy is not None
+            p = spec.deploy.ports
+            if spec.name in failed:
+                print(f"{spec.name:<12} FAILED: {failed[spec.name]}", file=sys.stderr)
+                continue
+            graph = "in-process (sklearn), no graph service"
+            if p.grpc is not None:
+                graph = f"graph grpc 127.0.0.1:{p.grpc}  rest http://127.0.0.1:{p.rest}/v1/models/{spec.name}"
+            print(f"{spec.name:<12} logic http://127.0.0.1:{p.logic}/get_score   {graph}")
+        if not changed and not failed:
+            print("(already running: nothing changed)")
+        print("status: make status   stop everything: make down")
 
-
-def wait_ready(name: str, proc: procs.Proc, check: Callable[[], bool]) -> None:
-    try:
-        procs.wait_for(check, READY_TIMEOUT_S, name, proc, interval=0.2)
-    except (RuntimeError, TimeoutError) as e:
-        first = str(e).split("\n", 1)[0]
-        raise RuntimeError(f"{first}; see {proc.log}") from e
-
-
-def up(models_root: Path, stack_file: Path) -> int:
-    cfg = read_stack(stack_file)
-    if running():
-        print(f"stack already running: {running()}  (make down first)")
+    # -- down, status, restart -------------------------------------------
+    def down(self, only: list[str] | None = None) -> int:
+        if only:
+            for name in only:
+                print(self.ctl("stop", f"{name}:*").stdout.strip())
+            return 0
+        if self.supervisord_pid() is not None:
+            self.ctl("shutdown")
+            procs.wait_for(lambda: self.supervisord_pid() is None, 60, "supervisord to stop")
+            # Its programs' last children (gunicorn workers finishing) may take a moment to exit.
+            with contextlib.suppress(TimeoutError):
+                procs.wait_for(lambda: not self.leftovers(), 5, "the stack's processes to exit", interval=0.1)
+        left = self.leftovers()
+        for pid in left:  # what a crashed supervisord left running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.leftovers():
+            time.sleep(0.1)
+        for pid in self.leftovers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        print(f"stopped (and {len(left)} processes left behind by a crash)" if left else "stopped")
         return 0
-    started: list[str] = []
-    try:
-        _start_redis(cfg, started)
-        for model, ports in cfg.models.items():
-            _load_demo_features(models_root, model, cfg.redis_port)
-            _start_model(models_root, model, ports, cfg.redis_port, started)
-    except Exception as e:
-        print(f"stack failed: {e}", file=sys.stderr)
-        down()
-        return 1
-    _print_endpoints(cfg)
-    return 0
 
+    def leftovers(self) -> list[int]:
+        """Live processes this stack started, found without supervisord.
 
-def _start_redis(cfg: StackConfig, started: list[str]) -> None:
-    data = RUN / "redis"
-    data.mkdir(parents=True, exist_ok=True)
-    proc = spawn("redis", procs.redis_command(cfg.redis_port, data, persist=True))
-    started.append("redis")
-    wait_ready("redis", proc, procs.redis_ready(cfg.redis_port))
+        Its children stay in its session (each program gets its own process group, not its own
+        session), so: the session of the supervisord pid recorded in ``.run`` (alive or not),
+        for processes working under this checkout; or the mark in their environment (which
+        Redis overwrites with its process title, hence the session).
+        """
+        mark = f"{MARK}={self.repo}".encode()
+        try:
+            session = int((self.run / "supervisord.pid").read_text().strip())
+        except (OSError, ValueError):
+            session = None
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            pid = int(stat.parent.name)
+            fields = procs.proc_stat(pid)
+            if fields is None or fields[0] == "Z" or pid == os.getpid():
+                continue
+            try:
+                if (
+                    session is not None and int(fields[3]) == session and self._works_here(pid)
+                ) or mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                    out.append(pid)
+            except OSError:
+                continue
+        return out
 
+    def _works_here(self, pid: int) -> bool:
+        try:
+            return Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(self.repo)
+        except OSError:
+            return False
 
-def model_config_path(model: str) -> Path:
-    """The model config file both tiers of ``model`` read (labels live there; see ``gateway label``)."""
-    return RUN / "config" / f"{model}.config"
+    def status(self) -> int:
+        if self.supervisord_pid() is None:
+            print("nothing running")
+            return 0
+        print(self.ctl("status").stdout.rstrip())
+        return 0
 
-
-def admin_token() -> str:
-    """The local stack's admin token (``.run/admin-token``, made once, readable by its owner only)."""
-    path = RUN / "admin-token"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24) + "\n")
-    return path.read_text().strip()
-
-
-def _start_model(
-    models_root: Path, model: str, ports: ModelPorts, redis_port: int, started: list[str]
-) -> None:
-    from gateway.logic.versions import config_file
-    from gateway.spec import load_spec
-
-    spec = load_spec(models_root / model / "model.yaml")
-    config = model_config_path(model)
-    config_file.ensure(config, spec, str((models_root / model).resolve()))
-    env = {
-        "GATEWAY_MODEL": model,
-        "GATEWAY_MODELS_ROOT": str(models_root.resolve()),
-        "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "GATEWAY_BIND": f"127.0.0.1:{ports.logic}",
-        "GATEWAY_MODEL_CONFIG_FILE": str(config.resolve()),
-        "GATEWAY_ADMIN_TOKEN": admin_token(),
-    }
-    if ports.grpc is not None:
-        _start_graph(config, model, ports, started)
-        env["GATEWAY_GRAPH_TARGETS"] = f'["127.0.0.1:{ports.grpc}"]'
-    logic = spawn(f"logic-{model}", procs.logic_command(), env=env)
-    started.append(f"logic-{model}")
-    wait_ready(f"logic-{model}", logic, procs.http_ok(f"http://127.0.0.1:{ports.logic}/ready"))
-
-
-def _start_graph(config: Path, model: str, ports: ModelPorts, started: list[str]) -> None:
-    assert ports.grpc is not None
-    flags = [*graph_version_flags(config), *GRAPH_FLAGS]
-    if ports.rest is not None:
-        flags.append(f"--rest_api_port={ports.rest}")
-    graph = spawn(
-        f"graph-{model}",
-        procs.graph_command(ports.grpc, *flags),
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV},
-    )
-    started.append(f"graph-{model}")
-    wait_ready(f"graph-{model}", graph, procs.graph_serving(ports.grpc, model))
-
-
-def _load_demo_features(models_root: Path, model: str, redis_port: int) -> None:
-    """``gateway features load`` of every demo table the model's training wrote (models/<m>/demo/)."""
-    from gateway.featurestore.commands import connect, load_file
-    from gateway.spec import load_spec
-
-    spec = load_spec(models_root / model / "model.yaml")
-    tables = sorted((models_root / model / "demo").glob("*.parquet"))
-    if not tables and spec.feature_views:
-        raise RuntimeError(f"{models_root / model / 'demo'}: no demo tables; rebuild with `make models`")
-    client = connect(f"redis://127.0.0.1:{redis_port}/0")
-    for path in tables:
-        print(load_file(client, spec, path).line())
-
-
-def _print_endpoints(cfg: StackConfig) -> None:
-    print(f"redis        redis://127.0.0.1:{cfg.redis_port}/0")
-    for model, p in cfg.models.items():
-        graph = "in-process (sklearn), no graph service"
-        if p.grpc is not None:
-            graph = f"graph grpc 127.0.0.1:{p.grpc}"
-            if p.rest is not None:
-                graph += f"  rest http://127.0.0.1:{p.rest}/v1/models/{model}"
-        print(f"{model:<12} logic http://127.0.0.1:{p.logic}/get_score   {graph}")
-    print("stop everything with: make down")
-
-
-def down() -> int:
-    services = running()
-    for pid in services.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-    for name, pid in services.items():
-        if procs.stop_group(pid, grace=20):
-            print(f"{name} (pid {pid}) ignored SIGTERM; killed", file=sys.stderr)
-    for f in (RUN / "pids").glob("*.pid") if (RUN / "pids").is_dir() else []:
-        f.unlink()
-    print(f"stopped {len(services)} services" if services else "nothing running")
-    return 0
-
-
-def status() -> int:
-    procs = running()
-    for name, pid in procs.items():
-        print(f"{name:<14} pid {pid}")
-    if not procs:
-        print("nothing running")
-    return 0
+    def restart(self, models: list[str]) -> int:
+        for name in models:
+            print(self.ctl("restart", f"{name}:*").stdout.strip())
+        return 0

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.cli.common import add_root
+from gateway.cli.deploy import add_deploy_commands
 from gateway.cli.features import add_feature_commands
 from gateway.cli.saver import add_handover_commands, add_saver_commands
 from gateway.cli.versions import RemoteError, add_version_commands
@@ -20,12 +20,16 @@ from gateway.errors import ConfigError
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from gateway import stack
+    from gateway.stack import Stack
 
+    stack = Stack(args.repo)
+    models = args.models or None
     if args.action == "up":
-        return stack.up(args.root, args.stack_file)
+        return stack.up(models)
     if args.action == "down":
-        return stack.down()
+        return stack.down(models)
+    if args.action == "restart":
+        return stack.restart(models or [])
     return stack.status()
 
 
@@ -37,11 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_handover_commands(sub)
     add_feature_commands(sub)
     add_version_commands(sub)
-    st = sub.add_parser("stack", help="run the local stack: redis, graph and logic services per model")
+    st = sub.add_parser(
+        "stack",
+        help="the local stack on supervisord: redis, graph and logic services per model",
+        description="up: start what is not running (all models, or MODEL...), load the demo features, wait "
+        "until each is ready; down: stop everything (or MODEL...); restart MODEL...; status.",
+    )
     st.set_defaults(handler=_stack)
-    st.add_argument("action", choices=["up", "down", "status"])
-    st.add_argument("--stack-file", type=Path, default=Path("deploy/local/stack.yaml"))
-    add_root(st)
+    st.add_argument("action", choices=["up", "down", "status", "restart"])
+    st.add_argument("models", nargs="*", metavar="MODEL")
+    st.add_argument(
+        "--repo", type=Path, default=Path("."), help="the checkout the stack runs from (default: .)"
+    )
+    add_deploy_commands(sub)
     return p
 
 

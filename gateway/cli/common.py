@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeAlias
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6399/0"  # the local stack's Redis (deploy/local/stack.yaml)
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6399/0"  # the local stack's Redis (deploy/settings.yaml)
 
 
 def add_root(sp: argparse.ArgumentParser) -> None:

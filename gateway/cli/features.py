@@ -38,6 +38,18 @@ def _features_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _features_demo(args: argparse.Namespace) -> int:
+    from gateway.featurestore.commands import connect, load_demo
+
+    password = args.redis_password_file.read_text().strip() if args.redis_password_file else None
+    client = connect(args.redis_url, args.cluster, password=password)
+    names = args.models or sorted(p.parent.name for p in args.root.glob("*/demo"))
+    for model in names:
+        for summary in load_demo(client, args.root, model):
+            print(summary.line())
+    return 0
+
+
 def _features_get(args: argparse.Namespace) -> int:
     from gateway.featurestore.commands import connect, get_features
     from gateway.spec import load_spec
@@ -78,6 +90,20 @@ def add_feature_commands(sub: Subparsers) -> None:
     ld.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_redis(ld)
     add_root(ld)
+
+    dm = fsub.add_parser(
+        "demo",
+        help="load every model's demo tables (what training wrote in models/<name>/demo/)",
+        description="Load the demo entity tables of MODEL... (default: every model with a demo/ directory), "
+        "each into a new snapshot; what `make up` and the compose loader run.",
+    )
+    dm.set_defaults(handler=_features_demo)
+    dm.add_argument("models", nargs="*", metavar="MODEL")
+    dm.add_argument(
+        "--redis-password-file", type=Path, default=None, help="a file holding the Redis password"
+    )
+    add_redis(dm)
+    add_root(dm)
 
     gt = fsub.add_parser(
         "get",

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from gateway.cli.common import Subparsers
 
 TOKEN_FILE = Path(".run") / "admin-token"
-STACK_FILE = Path("deploy/local/stack.yaml")
 
 
 class RemoteError(Exception):
@@ -30,12 +29,13 @@ class RemoteError(Exception):
 def service_url(model: str, url: str | None) -> str:
     if url:
         return url.rstrip("/")
-    from gateway.stack import read_stack
+    from gateway.spec import load_spec
 
-    ports = read_stack(STACK_FILE).models.get(model) if STACK_FILE.is_file() else None
-    if ports is None:
-        raise ConfigError(f"no --url given and model {model!r} is not in {STACK_FILE}")
-    return f"http://127.0.0.1:{ports.logic}"
+    spec = Path("models") / model / "model.yaml"
+    deploy = load_spec(spec).deploy if spec.is_file() else None
+    if deploy is None:
+        raise ConfigError(f"no --url given and {spec} gives no local port (deploy.ports.logic)")
+    return f"http://127.0.0.1:{deploy.ports.logic}"
 
 
 def admin_token(given: str | None) -> str:

@@ -17,12 +17,14 @@ from gateway.featurestore.table import entity_views, read_table
 from gateway.spec import ModelSpec
 
 
-def connect(url: str, cluster: bool = False, timeout_s: float = 30.0) -> Any:
+def connect(url: str, cluster: bool = False, timeout_s: float = 30.0, password: str | None = None) -> Any:
     """A client for bulk work: long timeouts, one connection pool."""
     import redis
     from redis.cluster import RedisCluster
 
     opts: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": 5.0}
+    if password is not None:
+        opts["password"] = password
     return RedisCluster.from_url(url, **opts) if cluster else redis.Redis.from_url(url, **opts)
 
 
@@ -86,3 +88,27 @@ def get_features(
         }
         out.append(rec)
     return out
+
+
+def load_demo(client: Any, root: Path, model: str, quiet: bool = True) -> list[LoadSummary]:
+    """Every demo table training wrote for ``model`` (``<root>/<model>/demo/*.parquet``), loaded.
+
+    A model without demo tables (exported elsewhere) is fine when each of its entities has
+    a live snapshot already (``gateway features load``); otherwise the error says how to
+    make or load one.
+    """
+    from gateway.featurestore.load import live_snapshot
+    from gateway.spec import load_spec
+
+    spec = load_spec(root / model / "model.yaml")
+    tables = sorted((root / model / "demo").glob("*.parquet"))
+    if not tables:
+        entities = sorted({v.entity for v in spec.feature_views})
+        missing = [e for e in entities if live_snapshot(client, spec.name, e) is None]
+        if missing:
+            raise FileNotFoundError(
+                f"{model}: no features for {', '.join(missing)}: no demo tables in {root / model / 'demo'} "
+                f"and no snapshot in Redis (load yours with `gateway features load {model} FILE`, "
+                f"or `gateway train {model}` writes demo tables)"
+            )
+    return [load_file(client, spec, path, quiet=quiet) for path in tables]

@@ -87,6 +87,9 @@ def connect(settings: Settings) -> RedisClient:
         "socket_connect_timeout": timeout,
         "max_connections": settings.redis_max_connections,
     }
+    password = settings.redis_password()
+    if password is not None:
+        common["password"] = password
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **common)
     # One immediate retry on a broken connection (a pooled one gone stale when Redis restarted);

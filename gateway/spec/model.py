@@ -17,6 +17,7 @@ from gateway.errors import ConfigError
 from gateway.spec.backend import EstimatorSpec, GraphSpec, TransformerSpec
 from gateway.spec.base import Strict
 from gateway.spec.degrade import CircuitSpec, FallbackSpec, OverloadSpec
+from gateway.spec.deploy import DeploySpec
 from gateway.spec.features import EntitySpec, FeatureView
 from gateway.spec.postprocess import PostprocessSpec
 from gateway.spec.request import RequestSpec
@@ -45,6 +46,7 @@ class ModelSpecBase(Strict):
     fallback: FallbackSpec | None = None
     circuit: CircuitSpec = CircuitSpec()
     overload: OverloadSpec = OverloadSpec()
+    deploy: DeploySpec | None = None
 
     @model_validator(mode="after")
     def _cross_refs(self) -> ModelSpecBase:
@@ -80,6 +82,12 @@ class GraphModelSpec(ModelSpecBase):
     graph: GraphSpec
 
     @model_validator(mode="after")
+    def _graph_ports(self) -> GraphModelSpec:
+        if self.deploy is not None and (self.deploy.ports.grpc is None or self.deploy.ports.rest is None):
+            raise ValueError("deploy.ports: a graph model needs grpc and rest ports")
+        return self
+
+    @model_validator(mode="after")
     def _graph_views(self) -> GraphModelSpec:
         vectors = {v.name for v in self.feature_views if v.kind == "vector"}
         for alias, src in self.graph.inputs.items():
@@ -95,6 +103,14 @@ class SklearnModelSpec(ModelSpecBase):
 
     backend: Literal["sklearn"]
     estimator: EstimatorSpec = EstimatorSpec()
+
+    @model_validator(mode="after")
+    def _no_graph_ports(self) -> SklearnModelSpec:
+        if self.deploy is not None and (self.deploy.ports.grpc or self.deploy.ports.rest):
+            raise ValueError(
+                "deploy.ports: an in-process (sklearn) model has no graph, so no grpc or rest port"
+            )
+        return self
 
 
 def _backend(value: Any) -> str:

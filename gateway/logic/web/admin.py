@@ -75,6 +75,12 @@ def _label(label: str, version: int | None) -> dict[str, Any]:
         labels = set_label(path, config_name(scorer.spec), label, version)
     except ValueError as e:
         raise InvalidField("label", str(e)) from e
+    except OSError as e:  # e.g. a Kubernetes ConfigMap: mounted read-only, owned by the deploy
+        raise Conflict(
+            f"the model config file {path} cannot be written here ({e.strerror}): where it is deployed "
+            "read-only (a Kubernetes ConfigMap), labels come from the spec's versions block: "
+            "change it, `gateway render` and deploy"
+        ) from e
     log.info("admin: model %s label %s -> %s by %s", scorer.spec.name, label, version, request.remote_addr)
     scorer.versions.poll()
     return {"labels": labels, "default_version": scorer.versions.routing.default}

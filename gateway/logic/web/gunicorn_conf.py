@@ -11,7 +11,23 @@ import os
 from typing import Any
 
 bind = os.environ.get("GATEWAY_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+
+
+def available_cpus() -> int:
+    """Cores this process may use: a container's cpu limit (cgroup v2 cpu.max), else the machine's."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()
+        if quota != "max":
+            return max(1, int(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return len(os.sched_getaffinity(0)) or 1
+
+
+# One worker per core (the container's cpu limit in a cluster): the Python in each is single-threaded
+# for CPU work, and the threads of a worker mostly wait on Redis and the graph.
+workers = int(os.environ.get("GATEWAY_WORKERS", str(available_cpus())))
 # gthread with a bound on the requests a worker holds (shedding beyond the spec's overload budget).
 worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gateway.logic.web.worker.SheddingWorker")
 # More threads than a model's overload.max_in_flight (6 by default): the spare ones answer
@@ -51,7 +67,7 @@ errorlog = "-"
 loglevel = os.environ.get("GATEWAY_GUNICORN_LOG_LEVEL", "info")
 
 
-def on_starting(server: object) -> None:
+def on_starting(server: Any) -> None:
     """Metrics in multiprocess mode: one fresh directory per gunicorn master.
 
     Runs in the master before any worker forks, so every worker inherits the
@@ -65,6 +81,24 @@ def on_starting(server: object) -> None:
     for stale in glob.glob(os.path.join(path, "*.db")):
         os.remove(stale)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    _refresh_model_config(server)
+
+
+def _refresh_model_config(server: Any) -> None:
+    """Where the model config file is shared and writable (compose), make it the spec's, labels kept."""
+    from gateway.errors import ConfigError
+    from gateway.logic.versions.config_file import ensure
+    from gateway.settings import Settings
+    from gateway.spec import load_spec
+
+    try:
+        settings = Settings()
+        if settings.model_config_file is None or settings.graph_base_path is None:
+            return
+        spec = load_spec(settings.models_root / settings.model / "model.yaml")
+        ensure(settings.model_config_file, spec, settings.graph_base_path)
+    except (ConfigError, OSError, ValueError) as e:  # the workers report a bad spec or settings themselves
+        server.log.warning("model config file not refreshed from the spec: %s", e)
 
 
 def child_exit(server: object, worker: object) -> None:

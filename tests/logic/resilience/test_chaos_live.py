@@ -22,6 +22,7 @@ import redis
 import requests
 import yaml
 
+from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS
 from gateway.featurestore.load import load_entity, read_table
 from gateway.loadgen import run_load
 from gateway.procs import (
@@ -35,7 +36,6 @@ from gateway.procs import (
     wait_for,
 )
 from gateway.spec import load_spec
-from gateway.stack import GRAPH_ENV, GRAPH_FLAGS
 from tests.loadgen import Load, Shot
 from tests.reference import risk_light_scores
 from tests.support import REPO
@@ -69,7 +69,7 @@ class Stack:
         }
 
     def start_graph(self) -> Proc:
-        flags = ["--model_name=risk", f"--model_base_path={self.root / 'risk'}", *GRAPH_FLAGS]
+        flags = ["--model_name=risk", f"--model_base_path={self.root / 'risk'}", *TF_FLAGS]
         self.graph = Proc(
             graph_command(self.grpc_port, *flags),
             self.tmp / "graph.log",
@@ -255,7 +255,7 @@ def test_overload_is_shed_fast(stack: Stack, built_models: Path) -> None:
     )
     slow_port = free_port()
     flags = ["--model_name=risk", f"--model_base_path={stack.root / 'risk'}", "--enable_batching",
-             f"--batching_parameters_file={params}", *GRAPH_FLAGS]  # fmt: skip
+             f"--batching_parameters_file={params}", *TF_FLAGS]  # fmt: skip
     slow = Proc(
         graph_command(slow_port, *flags),
         stack.tmp / "slow-graph.log",

@@ -6,7 +6,10 @@ score + version - 1) and which reports what it serves when told (``predictor.gra
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +295,38 @@ def test_shadow_scores_the_candidate_off_the_request_path(tmp_path: Path) -> Non
 
 def test_state_numbers_are_tf_servings() -> None:
     assert (State.LOADING, State.AVAILABLE, State.UNLOADING, State.END) == (20, 30, 40, 50)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a tmpfs that is remounted read-only (what a ConfigMap volume is in a pod)."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)], capture_output=True
+    ).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_label_write_to_a_read_only_config_is_a_409_naming_the_remedy(
+    tmp_path: Path, read_only_dir: Path
+) -> None:
+    root = tiny_root(tmp_path)
+    config = read_only_dir / "models.config"
+    shutil.copy(root / "tiny.config", config)
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_dir)], check=True)
+    with pytest.raises(OSError):
+        config.write_text("x")  # really read-only, root or not
+    app = tiny_app(TinyPredictor(), models_root=root, model_config_file=config, admin_token="s3cret")
+    client = app.test_client()
+    r = client.put(
+        "/admin/v1/models/tiny/default", json={"version": 1}, headers={"Authorization": "Bearer s3cret"}
+    )
+    assert r.status_code == 409, r.get_data(as_text=True)
+    assert "cannot be written here (Read-only file system)" in r.get_json()["msg"]
+    assert "versions block" in r.get_json()["msg"]
+    assert client.post("/get_score", json=EXAMPLE).status_code == 200  # scoring is not affected

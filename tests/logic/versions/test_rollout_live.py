@@ -27,10 +27,10 @@ import pandas as pd
 import pytest
 import requests
 
+from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS, version_flags
 from gateway.logic.versions import config_file
 from gateway.procs import Proc, free_port, graph_command, http_ok, logic_command, python, wait_for
 from gateway.spec import load_spec
-from gateway.stack import GRAPH_ENV, GRAPH_FLAGS, graph_version_flags
 from tests.loadgen import Load, Shot, p99
 from tests.reference import risk_scores
 from tests.support import REPO
@@ -112,7 +112,10 @@ def live(
     grpc_port = free_port()
     graph = Proc(
         graph_command(
-            grpc_port, *graph_version_flags(config), *GRAPH_FLAGS, "--file_system_poll_wait_seconds=0.25"
+            grpc_port,
+            *version_flags(str(config.resolve())),
+            *TF_FLAGS,
+            "--file_system_poll_wait_seconds=0.25",
         ),
         tmp / "graph.log",
         env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV},
