@@ -88,3 +88,15 @@ def test_unknown_version(client: FlaskClient) -> None:
 def test_unknown_route_and_method(client: FlaskClient) -> None:
     _envelope(client.get("/nope"), 404, "not_found")
     _envelope(client.get("/get_score"), 405, "method_not_allowed")
+
+
+def test_gunicorn_hooks_leave_an_app_that_is_not_the_logic_app_alone() -> None:
+    """The benchmarks run their hello-world baselines under the same gunicorn config."""
+    from types import SimpleNamespace
+
+    from flask import Flask
+
+    from gateway.logic.web import gunicorn_conf
+
+    worker = SimpleNamespace(wsgi=Flask("hello"), notify=lambda: None, log=None)
+    gunicorn_conf._wait_for_a_version(worker)  # returns at once; the logic app's state is not looked up
