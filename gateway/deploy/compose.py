@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from gateway.deploy.kube import dns
-from gateway.deploy.serving import GRPC, LOGIC, MODELS_DIR, REST, graph_name, graph_probe
+from gateway.deploy.serving import GRPC, LOGIC, MODELS_DIR, REST, container_args, graph_name, graph_probe
 from gateway.deploy.settings import DeploySettings
 from gateway.spec import GraphModelSpec, ModelSpec
 
@@ -87,6 +87,7 @@ def _graph(settings: DeploySettings, spec: GraphModelSpec) -> dict[str, Any]:
     ports = spec.deploy.ports
     return {
         "image": _image(settings, "graph", spec.name),
+        "command": container_args(spec),
         "volumes": [f"config-{dns(spec.name)}:/config"],  # labels moved through the logic service's admin API
         "ports": [f"{ports.grpc}:{GRPC}", f"{ports.rest}:{REST}"],
         "read_only": True,

@@ -23,7 +23,8 @@ from gateway.deploy.serving import (
     GRPC,
     LOGIC,
     REST,
-    graph_args,
+    batching_config,
+    container_args,
     graph_probe,
     models_config,
     monitoring_config,
@@ -38,6 +39,22 @@ USER = 10001
 DRAIN_S = 5  # the logic pod's drain on SIGTERM: long enough for endpoints to drop it
 GRACE_S = 35  # drain + gunicorn's graceful timeout (20 s) + margin
 UNRELEASED = "unreleased"  # the overlays' tag until `gateway release` pins digests
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (specs, TF-Serving configs, patches) as literal blocks, readable in review."""
+
+
+def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text and not any(line != line.rstrip() for line in text.splitlines()) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=120)
 
 
 def _meta(name: str, model: str, component: str) -> dict[str, Any]:
@@ -122,7 +139,7 @@ def graph_resources(spec: GraphModelSpec) -> list[dict[str, Any]]:
     container = {
         "name": "graph",
         "image": name,
-        "args": graph_args(),
+        "args": container_args(spec),
         "ports": [{"name": "grpc", "containerPort": GRPC}, {"name": "rest", "containerPort": REST}],
         "readinessProbe": {"exec": {"command": graph_probe(spec)}, "periodSeconds": 5, "timeoutSeconds": 3},
         "startupProbe": {"tcpSocket": {"port": "grpc"}, "periodSeconds": 5, "failureThreshold": 60},
@@ -159,7 +176,11 @@ def graph_resources(spec: GraphModelSpec) -> list[dict[str, Any]]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(f"{model}-serving", model, "graph"),
-        "data": {"models.config": models_config(spec), "monitoring.config": monitoring_config()},
+        "data": {
+            "models.config": models_config(spec),
+            "monitoring.config": monitoring_config(),
+            **({"batching.config": batching} if (batching := batching_config(spec)) is not None else {}),
+        },
     }
     return [
         serving,
@@ -291,7 +312,7 @@ def base(repo: Path, models: list[ModelSpec]) -> dict[str, str]:
     for spec in models:
         docs = graph_resources(spec) if isinstance(spec, GraphModelSpec) else []
         docs += logic_resources(spec, spec_texts(repo, spec))
-        files[f"{dns(spec.name)}.yaml"] = HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=120)
+        files[f"{dns(spec.name)}.yaml"] = HEADER + yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=120)
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -318,7 +339,7 @@ def overlay(settings: DeploySettings, env: str, models: list[ModelSpec]) -> str:
         if e.replicas is not None:
             patch = [{"op": "replace", "path": "/spec/minReplicas", "value": e.replicas}]
             target = {"kind": "HorizontalPodAutoscaler", "name": f"logic-{dns(spec.name)}"}
-            patches.append({"target": target, "patch": yaml.safe_dump(patch)})
+            patches.append({"target": target, "patch": dump(patch)})
     doc: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -335,5 +356,5 @@ def overlay(settings: DeploySettings, env: str, models: list[ModelSpec]) -> str:
         HEADER
         + f"# `gateway release {env} build/digests.json` pins each image to the digest the pipeline built;\n"
         + f"# until then the tag {UNRELEASED!r} names no image, so nothing unreleased is ever deployed.\n"
-        + yaml.safe_dump(doc, sort_keys=False)
+        + dump(doc)
     )

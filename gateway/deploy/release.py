@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from gateway.deploy.kube import dump
 from gateway.errors import ConfigError
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -41,7 +42,7 @@ def set_images(repo: Path, env: str, digests: dict[str, str], registry: str | No
         if registry:
             img["newName"] = f"{registry}/{img['name']}"
         changed.append(f"{img['name']}@{digest}")
-    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    path.write_text(header + dump(doc))
     return changed
 
 

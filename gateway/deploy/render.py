@@ -37,6 +37,9 @@ def render(repo: Path) -> dict[Path, str]:
         where = Path("deploy/serving") / serving.graph_name(spec)
         out[where / "models.config"] = serving.models_config(spec)
         out[where / "monitoring.config"] = serving.monitoring_config()
+        batching = serving.batching_config(spec)
+        if batching is not None:
+            out[where / "batching.config"] = batching
     for name, text in kube.base(repo, models).items():
         out[Path("deploy/k8s/base") / name] = text
     for env in settings.environments:

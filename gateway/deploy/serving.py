@@ -54,15 +54,37 @@ def graph_args(
     rest: int = REST,
     config: str = f"{CONFIG_DIR}/models.config",
     monitoring: str = f"{CONFIG_DIR}/monitoring.config",
+    batching: str | None = None,
 ) -> list[str]:
-    """tensorflow_model_server's flags in every environment (graph-server takes the same)."""
-    return [
+    """tensorflow_model_server's flags in every environment (graph-server takes the same).
+
+    ``batching``: the model's batching config file, for a spec with ``deploy.batching``.
+    """
+    args = [
         f"--port={grpc}",
         f"--rest_api_port={rest}",
         *version_flags(config),
         f"--monitoring_config_file={monitoring}",
         *TF_FLAGS,
     ]
+    if batching is not None:
+        args += ["--enable_batching=true", f"--batching_parameters_file={batching}"]
+    return args
+
+
+def batching_config(spec: GraphModelSpec) -> str | None:
+    """TF-Serving's ``BatchingParameters`` (text format) for the spec's ``deploy.batching``, if any."""
+    b = spec.deploy.batching if spec.deploy is not None else None
+    if b is None:
+        return None
+    fields = ("max_batch_size", "batch_timeout_micros", "num_batch_threads", "max_enqueued_batches")
+    return "".join(f"{name} {{ value: {getattr(b, name)} }}\n" for name in fields)
+
+
+def container_args(spec: GraphModelSpec) -> list[str]:
+    """The graph container's flags for this model (compose and Kubernetes)."""
+    batching = f"{CONFIG_DIR}/batching.config" if batching_config(spec) is not None else None
+    return graph_args(batching=batching)
 
 
 def graph_probe(spec: ModelSpec, rest: int = REST) -> list[str]:

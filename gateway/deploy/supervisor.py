@@ -9,7 +9,7 @@ uses.
 
 from __future__ import annotations
 
-from gateway.deploy.serving import GRAPH_ENV, graph_args, graph_name
+from gateway.deploy.serving import GRAPH_ENV, batching_config, graph_args, graph_name
 from gateway.deploy.settings import DeploySettings
 from gateway.spec import GraphModelSpec, ModelSpec
 
@@ -56,8 +56,15 @@ def model_programs(spec: ModelSpec, redis_port: int) -> dict[str, str]:
         "GATEWAY_ADMIN_TOKEN": "%(ENV_GATEWAY_ADMIN_TOKEN)s",
     }
     if isinstance(spec, GraphModelSpec) and ports.grpc is not None and ports.rest is not None:
-        monitoring = f"deploy/serving/{graph_name(spec)}/monitoring.config"
-        args = graph_args(ports.grpc, ports.rest, config=config, monitoring=monitoring)
+        serving = f"deploy/serving/{graph_name(spec)}"
+        batching = f"{serving}/batching.config" if batching_config(spec) is not None else None
+        args = graph_args(
+            ports.grpc,
+            ports.rest,
+            config=config,
+            monitoring=f"{serving}/monitoring.config",
+            batching=batching,
+        )
         command = "%(ENV_GATEWAY_PYTHON)s -m gateway.graph_server " + " ".join(args)
         out[f"graph-{spec.name}"] = _program(
             f"graph-{spec.name}", command, {"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV}

@@ -1,4 +1,4 @@
-"""``deploy:``: how a model runs outside a notebook: ports, replicas, resources, autoscaling.
+"""``deploy:``: how a model runs outside a notebook: ports, replicas, resources, autoscaling, batching.
 
 Read by ``gateway render``, which writes every deployment file from the specs (the local
 stack's process list, docker-compose.yml, the Kubernetes resources, TF-Serving's configs).
@@ -39,9 +39,24 @@ class Autoscale(Strict):
     cpu_percent: int = Field(70, ge=10, le=100)
 
 
+class Batching(Strict):
+    """TF-Serving's server-side batching: concurrent Predicts merged into one session run.
+
+    Rendered to the graph's ``batching.config`` (``BatchingParameters``); the graph then runs
+    with ``--enable_batching``. Pays when many small requests arrive at once (records of one
+    row); a lone request waits up to ``batch_timeout_micros`` for company.
+    """
+
+    max_batch_size: int = Field(100, ge=1, description="Rows in one merged run (>= request.max_items).")
+    batch_timeout_micros: int = Field(500, ge=0, description="How long an open batch waits for more.")
+    num_batch_threads: int = Field(2, ge=1, description="Merged runs in parallel (about the graph's cores).")
+    max_enqueued_batches: int = Field(64, ge=1, description="Queued batches before requests are refused.")
+
+
 class DeploySpec(Strict):
     ports: Ports
     replicas: int = Field(2, ge=1, description="Logic and graph pods in production (sit and stg run one).")
     logic: Resources = Resources(cpu="1", memory="512Mi")
     graph: Resources = Resources(cpu="1", memory="1Gi")
     autoscale: Autoscale = Autoscale()
+    batching: Batching | None = Field(None, description="Server-side batching in the graph (graph models).")

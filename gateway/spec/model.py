@@ -85,6 +85,12 @@ class GraphModelSpec(ModelSpecBase):
     def _graph_ports(self) -> GraphModelSpec:
         if self.deploy is not None and (self.deploy.ports.grpc is None or self.deploy.ports.rest is None):
             raise ValueError("deploy.ports: a graph model needs grpc and rest ports")
+        batching = self.deploy.batching if self.deploy is not None else None
+        if batching is not None and batching.max_batch_size < self.request.max_items:
+            raise ValueError(
+                f"deploy.batching.max_batch_size {batching.max_batch_size} is below request.max_items "
+                f"{self.request.max_items}: the graph would refuse the largest requests"
+            )
         return self
 
     @model_validator(mode="after")
@@ -110,6 +116,8 @@ class SklearnModelSpec(ModelSpecBase):
             raise ValueError(
                 "deploy.ports: an in-process (sklearn) model has no graph, so no grpc or rest port"
             )
+        if self.deploy is not None and self.deploy.batching is not None:
+            raise ValueError("deploy.batching: an in-process (sklearn) model has no graph to batch in")
         return self
 
 

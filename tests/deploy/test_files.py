@@ -70,6 +70,7 @@ def test_compose_has_each_models_pair_healthy_before_use(spec: ModelSpec) -> Non
             f"{spec.deploy.ports.rest}:{serving.REST}",
         ]
         assert graph["restart"] == "unless-stopped"
+        assert graph["command"] == serving.container_args(spec)  # the same flags as in Kubernetes
         assert json.loads(logic["environment"]["GATEWAY_GRAPH_TARGETS"]) == [
             f"graph-{dns(spec.name)}:{serving.GRPC}"
         ]
@@ -141,7 +142,7 @@ def test_kubernetes_has_each_models_pair_probed_safe_and_scaled(spec: ModelSpec)
         graph = kube("Deployment", f"graph-{name}")
         assert graph["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
         (g,) = graph["spec"]["template"]["spec"]["containers"]
-        assert g["args"] == serving.graph_args()
+        assert g["args"] == serving.container_args(spec)
         assert g["readinessProbe"]["exec"]["command"] == serving.graph_probe(spec)
         assert g["securityContext"]["readOnlyRootFilesystem"] is True
         service = kube("Service", f"graph-{name}")
@@ -194,6 +195,9 @@ def test_graph_runs_with_the_same_flags_and_env_everywhere() -> None:
             spec.deploy.ports.rest,
             config=f".run/config/{spec.name}.config",
             monitoring=f"deploy/serving/{serving.graph_name(spec)}/monitoring.config",
+            batching=f"deploy/serving/{serving.graph_name(spec)}/batching.config"
+            if serving.batching_config(spec) is not None
+            else None,
         )
         assert f"-m gateway.graph_server {' '.join(local)}\n" in conf
         assert all(f'{k}="{v}"' in conf for k, v in serving.GRAPH_ENV.items())

@@ -111,3 +111,48 @@ def test_the_graph_image_must_be_the_tensorflow_that_exports(tmp_path: Path) -> 
         f"models/risk/3/manifest.json: exported with tensorflow 2.18.1; the graph image is "
         f"{settings['images']['tf_serving']}"
     ]
+
+
+def test_batching_is_rendered_for_the_graph_and_passed_in_every_environment(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    spec = yaml.safe_load((root / "models" / "ctr" / "model.yaml").read_text())
+    spec["deploy"]["batching"] = {"max_batch_size": 500, "batch_timeout_micros": 200}
+    edit_spec(root, "ctr", deploy=spec["deploy"])
+    write(root, render(root))
+    config = (root / "deploy" / "serving" / "ctr" / "batching.config").read_text()
+    assert config == (
+        "max_batch_size { value: 500 }\nbatch_timeout_micros { value: 200 }\n"
+        "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 64 }\n"
+    )
+    flags = ["--enable_batching=true", "--batching_parameters_file=/config/batching.config"]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    assert compose["services"]["graph-ctr"]["command"][-2:] == flags
+    docs = list(yaml.safe_load_all((root / "deploy" / "k8s" / "base" / "ctr.yaml").read_text()))
+    graph = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "graph-ctr")
+    assert graph["spec"]["template"]["spec"]["containers"][0]["args"][-2:] == flags
+    served = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "ctr-serving")
+    assert served["data"]["batching.config"] == config
+    local = (root / "deploy" / "local" / "supervisord.conf").read_text()
+    assert "--enable_batching=true --batching_parameters_file=deploy/serving/ctr/batching.config" in local
+    del spec["deploy"]["batching"]
+    edit_spec(root, "ctr", deploy=spec["deploy"])
+    write(root, render(root))
+    assert not (root / "deploy" / "serving" / "ctr" / "batching.config").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "batching", "error"),
+    [
+        ("ctr", {"max_batch_size": 100}, "max_batch_size 100 is below request.max_items 500"),
+        ("risk_lr", {"max_batch_size": 500}, "an in-process \\(sklearn\\) model has no graph to batch in"),
+    ],
+)
+def test_batching_the_graph_could_not_honour_is_refused(
+    tmp_path: Path, model: str, batching: dict[str, int], error: str
+) -> None:
+    root = checkout(tmp_path)
+    spec = yaml.safe_load((root / "models" / model / "model.yaml").read_text())
+    spec["deploy"]["batching"] = batching
+    edit_spec(root, model, deploy=spec["deploy"])
+    with pytest.raises(ConfigError, match=error):
+        load_models(root)
