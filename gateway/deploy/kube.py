@@ -312,7 +312,9 @@ def base(repo: Path, models: list[ModelSpec]) -> dict[str, str]:
     for spec in models:
         docs = graph_resources(spec) if isinstance(spec, GraphModelSpec) else []
         docs += logic_resources(spec, spec_texts(repo, spec))
-        files[f"{dns(spec.name)}.yaml"] = HEADER + yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, width=120)
+        files[f"{dns(spec.name)}.yaml"] = HEADER + yaml.dump_all(
+            docs, Dumper=_Dumper, sort_keys=False, width=120
+        )
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
