@@ -14,6 +14,7 @@ import json
 import logging
 import pickle
 import platform
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -120,6 +121,42 @@ def audit(vdir: Path, manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Library versions a pickle records about itself: scikit-learn writes its version into every
+# fitted estimator's state (``_sklearn_version``).
+_PICKLED_VERSION_KEYS = {"_sklearn_version": "scikit-learn"}
+_MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
+_MEMO_GETS = {"GET", "BINGET", "LONG_BINGET"}
+
+
+def pickled_versions(data: bytes) -> dict[str, str]:
+    """The library versions a pickle says it was written with, read from its opcodes (nothing is
+    unpickled, so this works on a pickle that no longer loads). Several versions of one library
+    (a pickle assembled from several environments) are joined with " + "."""
+    import pickletools
+
+    memo: dict[int, Any] = {}
+    found: dict[str, set[str]] = {}
+    last: Any = None  # the value the previous pushing opcode pushed
+    previous: Any = None  # the value pushed before that one
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("FRAME", "MARK"):
+                continue
+            if op.name == "MEMOIZE":
+                memo[len(memo)] = last
+                continue
+            if op.name in _MEMO_PUTS:
+                memo[int(str(arg))] = last
+                continue
+            value = memo.get(int(str(arg))) if op.name in _MEMO_GETS else arg
+            previous, last = last, value
+            if isinstance(previous, str) and previous in _PICKLED_VERSION_KEYS and isinstance(value, str):
+                found.setdefault(_PICKLED_VERSION_KEYS[previous], set()).add(value)
+    except (ValueError, IndexError):  # not a (complete) pickle: the loader says so
+        pass
+    return {lib: " + ".join(sorted(vs)) for lib, vs in found.items()}
+
+
 def environment_pairs(manifest: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """(recorded, running) version of every library the manifest records."""
     recorded: dict[str, str] = manifest.get("environment", {})
@@ -215,7 +252,9 @@ def load_verified_pickle(
     drift = check_environment(manifest, allow_drift)
     if drift:
         log.warning("%s: unpickling despite allowed library drift: %s", vdir / rel, ", ".join(drift))
-    with (vdir / rel).open("rb") as f:
+    with (vdir / rel).open("rb") as f, warnings.catch_warnings():
+        # A version drift reaching here was allowed and logged above: scikit-learn's warning is not news.
+        warnings.filterwarnings("ignore", message="Trying to unpickle estimator")
         try:
             return safe_unpickle(f)
         except ArtifactError:

@@ -7,6 +7,7 @@ needs them, so ``gateway --help`` and ``gateway inspect`` are instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from gateway.cli.deploy import add_deploy_commands
 from gateway.cli.features import add_feature_commands
+from gateway.cli.quiet import native_stderr_captured
 from gateway.cli.saver import add_handover_commands, add_saver_commands
+from gateway.cli.spec import add_spec_commands
 from gateway.cli.versions import RemoteError, add_version_commands
 from gateway.errors import ConfigError
 
@@ -39,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_saver_commands(sub)
     add_handover_commands(sub)
+    add_spec_commands(sub)
     add_feature_commands(sub)
     add_version_commands(sub)
     st = sub.add_parser(
@@ -58,20 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 done; 2 an input is wrong (usage, a file, a spec, an artifact, a table: the message
+    names it); 1 the operation failed otherwise (Redis down, a remote service refused); 3 an audit failed."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    quiet = getattr(args, "native_quiet", False) and not args.verbose
+    with native_stderr_captured() if quiet else contextlib.nullcontext() as noise:
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+            force=True,
+        )
+        status = _run(args)
+    if status != 0 and noise is not None and noise.lines:
+        print(
+            f"gateway: ({noise.lines} lines from native libraries hidden; --verbose shows them)",
+            file=sys.stderr,
+        )
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
-    except ConfigError as e:
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"gateway: {e}", file=sys.stderr)
         return 2
     except RemoteError as e:
-        print(f"gateway: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"gateway: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # Redis down, ...: one line, not a traceback

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.cli.common import add_redis, add_root
+from gateway.cli.common import add_redis, add_root, existing, redis_url
 
 if TYPE_CHECKING:
     from gateway.cli.common import Subparsers
@@ -22,7 +21,7 @@ def _features_load(args: argparse.Namespace) -> int:
             "--entity applies to one file; name files after their entity (user.csv, item.parquet)"
         )
     spec = load_spec(args.root / args.model / "model.yaml")
-    client = connect(args.redis_url, args.cluster)
+    client = connect(redis_url(args), args.cluster)
     for path in args.files:
         s = load_file(
             client,
@@ -42,7 +41,7 @@ def _features_demo(args: argparse.Namespace) -> int:
     from gateway.featurestore.commands import connect, load_demo
 
     password = args.redis_password_file.read_text().strip() if args.redis_password_file else None
-    client = connect(args.redis_url, args.cluster, password=password)
+    client = connect(redis_url(args), args.cluster, password=password)
     names = args.models or sorted(p.parent.name for p in args.root.glob("*/demo"))
     for model in names:
         for summary in load_demo(client, args.root, model):
@@ -59,7 +58,7 @@ def _features_get(args: argparse.Namespace) -> int:
     entity = args.entity or (entities[0] if len(entities) == 1 else None)
     if entity is None:
         raise ValueError(f"{args.model} has entities {entities}: choose one with --entity")
-    recs = get_features(connect(args.redis_url, args.cluster), spec, entity, args.ids, args.cluster)
+    recs = get_features(connect(redis_url(args), args.cluster), spec, entity, args.ids, args.cluster)
     for rec in recs:
         print(json.dumps(rec, indent=None if args.compact else 2))
     return 0
@@ -80,7 +79,7 @@ def add_feature_commands(sub: Subparsers) -> None:
     )
     ld.set_defaults(handler=_features_load)
     ld.add_argument("model")
-    ld.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    ld.add_argument("files", type=existing("file"), nargs="+", metavar="FILE")
     ld.add_argument(
         "--entity", default=None, help="entity the file holds (default: file name up to the first dot)"
     )
@@ -100,7 +99,7 @@ def add_feature_commands(sub: Subparsers) -> None:
     dm.set_defaults(handler=_features_demo)
     dm.add_argument("models", nargs="*", metavar="MODEL")
     dm.add_argument(
-        "--redis-password-file", type=Path, default=None, help="a file holding the Redis password"
+        "--redis-password-file", type=existing("file"), default=None, help="a file holding the Redis password"
     )
     add_redis(dm)
     add_root(dm)

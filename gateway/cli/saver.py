@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.cli.common import add_root
+from gateway.cli.common import add_root, existing
+from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
     from gateway.cli.common import Subparsers
@@ -14,9 +15,24 @@ if TYPE_CHECKING:
 
 def _models_build(args: argparse.Namespace) -> int:
     from gateway import artifacts
+    from gateway.saver.recipe import recipe_path
+    from gateway.spec import load_spec
 
     names = args.names or sorted(p.parent.name for p in args.root.glob("*/model.yaml"))
-    todo = [n for n in names if args.force or artifacts.latest_version(args.root / n) is None]
+    todo = []
+    for name in names:
+        spec = load_spec(args.root / name / "model.yaml")
+        has_version = artifacts.latest_version(args.root / name) is not None
+        if not recipe_path(spec.recipe or name, args.recipes).is_file():
+            if name in args.names or not has_version:  # asked for, or nothing to serve: say why
+                raise ConfigError(
+                    f"{name}: no fit code at {recipe_path(spec.recipe or name, args.recipes)}: "
+                    f"publish its versions with `gateway export {name} ...`"
+                )
+            print(f"{name}: exported (no fit code), skipped")
+            continue
+        if args.force or not has_version:
+            todo.append(name)
     if not todo:
         print(f"models up to date: {', '.join(names)}")
         return 0
@@ -40,7 +56,13 @@ def _export(args: argparse.Namespace) -> int:
     from gateway.saver.export import export_version
 
     version, path = export_version(
-        args.model, args.root, args.saved_model, args.transformer, args.sample, version=args.version
+        args.model,
+        args.root,
+        args.saved_model,
+        args.transformer,
+        args.sample,
+        version=args.version,
+        allow_drift=tuple(args.allow_drift),
     )
     print(f"{args.model}: exported version {version} at {path}")
     return 0
@@ -55,10 +77,17 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def add_saver_commands(sub: Subparsers) -> None:
-    mb = sub.add_parser("models", help="build every model that has no published version yet")
-    mb.set_defaults(handler=_models_build)
-    mb.add_argument("action", choices=["build"])
-    mb.add_argument("names", nargs="*", help="models to build (default: every models/*/model.yaml)")
+    ms = sub.add_parser("models", help="train the models that have fit code (transformers/) and no version")
+    msub = ms.add_subparsers(dest="action", required=True, metavar="ACTION")
+    mb = msub.add_parser(
+        "build",
+        help="train and publish every model with fit code that has no published version yet",
+        description="Train and publish NAME... (default: every models/*/model.yaml) unless it has a version "
+        "already (--force: a new version anyway). Models without fit code (exported ones) are skipped "
+        "unless named.",
+    )
+    mb.set_defaults(handler=_models_build, native_quiet=True)
+    mb.add_argument("names", nargs="*", metavar="NAME", help="models to build (default: every model)")
     mb.add_argument("--force", action="store_true", help="publish a new version even if one exists")
     mb.add_argument("--recipes", type=Path, default=None, help="fit-code directory (default: transformers/)")
     mb.add_argument("--seed", type=int, default=None)
@@ -70,7 +99,7 @@ def add_saver_commands(sub: Subparsers) -> None:
         description="Train MODEL from transformers/MODEL.py (synthetic data, transformer, network), export "
         "the SavedModel, check it, write warmup records and the manifest, and publish models/MODEL/<next>.",
     )
-    tr.set_defaults(handler=_train)
+    tr.set_defaults(handler=_train, native_quiet=True)
     tr.add_argument("model")
     tr.add_argument("--recipes", type=Path, default=None, help="fit-code directory (default: transformers/)")
     tr.add_argument("--seed", type=int, default=None, help="data and training seed (default: the recipe's)")
@@ -90,14 +119,27 @@ def add_handover_commands(sub: Subparsers) -> None:
         "written and the version renamed into place. Sample rows: the spec's transformer columns plus, per "
         "vector view the graph takes, a list column named after the view or columns <view>_0 .. _<dim-1>.",
     )
-    ex.set_defaults(handler=_export)
+    ex.set_defaults(handler=_export, native_quiet=True)
     ex.add_argument("model")
     ex.add_argument(
-        "--saved-model", type=Path, required=True, help="SavedModel directory (saved_model.pb, variables/)"
+        "--saved-model",
+        type=existing("directory"),
+        required=True,
+        help="SavedModel directory (saved_model.pb, variables/)",
     )
-    ex.add_argument("--transformer", type=Path, required=True, help="fitted transformer pickle")
-    ex.add_argument("--sample", type=Path, required=True, help="held-out rows, CSV or Parquet (>= 1 row)")
+    ex.add_argument("--transformer", type=existing("file"), required=True, help="fitted transformer pickle")
+    ex.add_argument(
+        "--sample", type=existing("file"), required=True, help="held-out rows, CSV or Parquet (>= 1 row)"
+    )
     ex.add_argument("--version", type=int, default=None, help="version number (default: next free)")
+    ex.add_argument(
+        "--allow-drift",
+        action="append",
+        default=[],
+        choices=["scikit-learn", "numpy", "python"],
+        metavar="LIB",
+        help="export a pickle written by another version of LIB (recorded; serving must allow it too)",
+    )
     add_root(ex)
 
     ins = sub.add_parser(

@@ -106,9 +106,15 @@ def load_demo(client: Any, root: Path, model: str, quiet: bool = True) -> list[L
         entities = sorted({v.entity for v in spec.feature_views})
         missing = [e for e in entities if live_snapshot(client, spec.name, e) is None]
         if missing:
+            from gateway.saver.recipe import recipe_path
+
+            train = (
+                f", or train it: `gateway train {model}` writes demo tables"
+                if recipe_path(spec.recipe or model).is_file()
+                else ""
+            )
             raise FileNotFoundError(
                 f"{model}: no features for {', '.join(missing)}: no demo tables in {root / model / 'demo'} "
-                f"and no snapshot in Redis (load yours with `gateway features load {model} FILE`, "
-                f"or `gateway train {model}` writes demo tables)"
+                f"and no snapshot in Redis; load yours with `gateway features load {model} FILE`{train}"
             )
     return [load_file(client, spec, path, quiet=quiet) for path in tables]

@@ -5,9 +5,13 @@ comes either as one list column named after the view (Parquet) or as columns
 ``<view>_0 .. <view>_<dim-1>`` (CSV or Parquet). Columns no view uses are
 ignored and named in the summary.
 
-Validation is all-or-nothing: :func:`encode` either returns every row encoded
-for Redis, or raises :class:`BadRows` listing the problems with their CSV line
-numbers (Parquet: 1-based row numbers), so a bad file never reaches the store.
+Validation is all-or-nothing and one pass: :func:`encode` either returns every row
+encoded for Redis, or raises :class:`BadRows` listing every problem of the file (up
+to ``MAX_REPORTED``; structural ones such as a ragged line or a missing column
+first) with its CSV line number (Parquet: 1-based row number) and the offending cell
+as it is in the file, so a bad file never reaches the store. An empty cell (or the
+view's ``missing_marker``) is an error unless the view says ``missing: default``:
+then it stores the field's declared default.
 """
 
 from __future__ import annotations
@@ -72,7 +76,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Strict CSV: every record has as many cells as the header; ragged lines are reported."""
+    """Strict CSV: a record with another number of cells than the header is left out and reported
+    (with the rest of the file's problems, by :func:`encode`); cells stay the strings they are."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rt", newline="", encoding="utf-8-sig") as f:  # tolerate a BOM
         reader = csv.reader(f)
@@ -80,40 +85,66 @@ def _read_csv(path: Path) -> pd.DataFrame:
         if not header:
             raise BadRows(str(path), [("line 1", "header", "file is empty")], 1)
         rows: list[list[str]] = []
-        problems: list[tuple[str, str, str]] = []
+        lines: list[int] = []
+        ragged: list[tuple[int, str]] = []
+        start = reader.line_num + 1
         for rec in reader:
             if len(rec) != len(header):
-                problems.append(
-                    (f"line {reader.line_num}", "-", f"{len(rec)} cells, header has {len(header)}")
-                )
-            rows.append(rec)
-    if problems:
-        raise BadRows(str(path), problems[:MAX_REPORTED], len(problems))
-    if len(set(header)) != len(header):
-        raise ValueError(f"{path}: duplicate column names in the header")
-    return pd.DataFrame(rows, columns=header, dtype=object)
+                ragged.append((start, f"{len(rec)} cells, header has {len(header)}"))
+            else:
+                rows.append(rec)
+                lines.append(start)
+            start = reader.line_num + 1
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise BadRows(str(path), [("line 1", "header", f"duplicate column names {twice}")], 1)
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    frame.attrs["lines"] = lines
+    frame.attrs["ragged"] = ragged
+    return frame
 
 
 def row_label(frame: pd.DataFrame, i: int) -> str:
+    lines = frame.attrs.get("lines")
+    if lines is not None:
+        return f"line {lines[i]}"  # CSV: the physical line the record starts on
     first = frame.attrs.get("first_line", 0)
-    # CSV: the physical line of record i (one record per line); Parquet: 1-based row number.
     return f"line {i + first}" if first else f"row {i + 1}"
 
 
+def shown(cell: Any) -> str:
+    """A cell as it is in the file: a CSV cell's text, a Parquet value."""
+    if isinstance(cell, (float, np.floating)):
+        return repr(str(float(cell)))
+    return repr(cell if isinstance(cell, str) else str(cell))
+
+
 class _Problems:
+    """Every problem of a table: (order, where, column, why); the file's structure first."""
+
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
-        self.items: list[tuple[int, str, str]] = []
+        self.items: list[tuple[tuple[int, int], str, str, str]] = []
+        for line, why in frame.attrs.get("ragged", []):
+            self.items.append(((1, line), f"line {line}", "-", why))
 
-    def add(self, rows: Iterator[int] | np.ndarray[Any, Any], column: str, why: str) -> None:
-        for i in rows:
-            self.items.append((int(i), column, why))
+    def header(self, column: str, why: str) -> None:
+        self.items.append(((0, 0), "header", column, why))
+
+    def add(self, rows: Iterator[int] | np.ndarray[Any, Any], column: str, why: Any) -> None:
+        """``why``: a message, or a function of the row index giving one."""
+        lines = self.frame.attrs.get("lines")
+        for row in rows:
+            i = int(row)
+            order = lines[i] if lines is not None else i
+            text = why(i) if callable(why) else why
+            self.items.append(((1, order), row_label(self.frame, i), column, text))
 
     def raise_if_any(self) -> None:
         if self.items:
-            self.items.sort()
-            shown = [(row_label(self.frame, i), c, w) for i, c, w in self.items[:MAX_REPORTED]]
-            raise BadRows(str(self.frame.attrs.get("source", "table")), shown, len(self.items))
+            self.items.sort(key=lambda item: item[0])
+            shown_items = [(w, c, y) for _, w, c, y in self.items[:MAX_REPORTED]]
+            raise BadRows(str(self.frame.attrs.get("source", "table")), shown_items, len(self.items))
 
 
 def entity_views(spec: ModelSpec, entity: str) -> list[FeatureView]:
@@ -132,22 +163,22 @@ def entity_views(spec: ModelSpec, entity: str) -> list[FeatureView]:
 def encode(spec: ModelSpec, entity: str, frame: pd.DataFrame) -> Encoded:
     """Validate every row of ``frame`` for ``entity``'s views; encode them or raise :class:`BadRows`."""
     views = entity_views(spec, entity)
-    _require_columns(spec, entity, views, frame)
-    if frame.empty:
+    problems = _Problems(frame)
+    if frame.empty and not problems.items:
         raise ValueError(
             f"{frame.attrs.get('source', 'table')}: no data rows; refusing to publish an empty snapshot"
         )
-    problems = _Problems(frame)
-    ids = _ids(frame, problems, spec.entities[entity].max_length)
+    present = _check_columns(views, frame, problems)
+    ids = _ids(frame, problems, spec.entities[entity].max_length) if ID_COLUMN in present else []
     out = Encoded(ids=ids)
     used = {ID_COLUMN}
     for v in views:
         if v.kind == "hash":
-            out.hashes[v.name] = _hash_view(frame, v, problems)
+            out.hashes[v.name] = _hash_view(frame, v, problems, present)
             used.update(v.fields)
             names = sum(len(f) for f in v.fields) * len(frame)
             out.value_bytes[v.name] = names + sum(sum(map(len, row)) for row in out.hashes[v.name])
-        else:
+        elif v.name in present:
             out.vectors[v.name], cols = _vector_view(frame, v, problems)
             used.update(cols)
             out.value_bytes[v.name] = 4 * (v.dim or 0) * len(frame)
@@ -156,24 +187,39 @@ def encode(spec: ModelSpec, entity: str, frame: pd.DataFrame) -> Encoded:
     return out
 
 
-def _require_columns(spec: ModelSpec, entity: str, views: list[FeatureView], frame: pd.DataFrame) -> None:
-    source = frame.attrs.get("source", "table")
-    absent = [] if ID_COLUMN in frame.columns else [ID_COLUMN]
+def _check_columns(views: list[FeatureView], frame: pd.DataFrame, problems: _Problems) -> set[str]:
+    """Columns (and vector views) the file has; each one it lacks is a problem of its header."""
+    present = set(frame.columns)
+    if ID_COLUMN not in present:
+        problems.header(ID_COLUMN, "no such column")
     for v in views:
         if v.kind == "hash":
-            absent += [f for f in v.fields if f not in frame.columns]
-        elif v.name not in frame.columns and f"{v.name}_0" not in frame.columns:
-            absent.append(f"{v.name} (or {v.name}_0..{v.name}_{(v.dim or 1) - 1})")
-    if absent:
-        raise ValueError(f"{source}: no column {', '.join(absent)} for {spec.name}/{entity}")
+            for f in v.fields:
+                if f not in present:
+                    problems.header(f, f"no such column (a field of view {v.name!r})")
+            continue
+        split = [f"{v.name}_{k}" for k in range(v.dim or 0)]
+        if v.name in present or all(c in present for c in split):
+            present.add(v.name)
+        elif any(c in present for c in split):
+            lacking = [c for c in split if c not in present]
+            problems.header(
+                v.name, f"vector columns {v.name}_0..{v.name}_{(v.dim or 1) - 1} lack {lacking[:3]}"
+            )
+        else:
+            problems.header(v.name, f"no such column (nor {v.name}_0..{v.name}_{(v.dim or 1) - 1})")
+    return present
 
 
-def _missing(series: pd.Series) -> np.ndarray[Any, Any]:
-    """Null cells, and for text columns (all CSV columns) blank ones."""
+def _missing(series: pd.Series, marker: str = "") -> np.ndarray[Any, Any]:
+    """Null cells, and for text columns (all CSV columns) blank ones or ones equal to ``marker``."""
     na = np.asarray(series.isna().to_numpy(), dtype=bool)
     if pd.api.types.is_numeric_dtype(series):
         return na
-    blank = np.asarray([isinstance(x, str) and not x.strip() for x in series.tolist()], dtype=bool)
+    blank = np.asarray(
+        [isinstance(x, str) and (not x.strip() or (bool(marker) and x == marker)) for x in series.tolist()],
+        dtype=bool,
+    )
     return np.asarray(na | blank)
 
 
@@ -202,31 +248,43 @@ def _id_text(x: Any) -> str:
     return str(x)
 
 
-def _hash_view(frame: pd.DataFrame, view: FeatureView, problems: _Problems) -> list[list[str]]:
+def _hash_view(
+    frame: pd.DataFrame, view: FeatureView, problems: _Problems, present: set[str]
+) -> list[list[str]]:
     columns: list[list[str]] = []
     for name, fld in view.fields.items():
-        series = frame[name]
-        missing = _missing(series)
-        problems.add(np.flatnonzero(missing), name, "empty value")
-        if fld.dtype == "string":
-            columns.append(series.astype(str).tolist())
+        if name not in present:
             continue
-        num = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(num) & ~missing
+        series = frame[name]
+        cells = series.tolist()
+        missing = _missing(series, view.missing_marker)
+        default = np.zeros(len(frame), dtype=bool)
+        if view.missing == "default":
+            default, missing = missing, np.zeros(len(frame), dtype=bool)
+        else:
+            why = "empty value" if not view.missing_marker else f"empty value (or {view.missing_marker!r})"
+            problems.add(
+                np.flatnonzero(missing),
+                name,
+                f"{why}; `missing: default` on the view would store the default",
+            )
+        if fld.dtype == "string":
+            columns.append([str(fld.default) if default[i] else str(c) for i, c in enumerate(cells)])
+            continue
+        num = pd.to_numeric(series.where(~default), errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(num) & ~missing & ~default
         what = "an integer" if fld.dtype == "int" else "a finite number"
-        problems.add(np.flatnonzero(bad), name, f"{_shown(series, bad)} is not {what}")
+        problems.add(np.flatnonzero(bad), name, lambda i, c=cells, w=what: f"{shown(c[i])} is not {w}")
+        num = np.where(default, float(fld.default), num)
         if fld.dtype == "int":
             frac = np.isfinite(num) & (num != np.round(num))
-            problems.add(np.flatnonzero(frac), name, "is not an integer")
+            problems.add(np.flatnonzero(frac), name, lambda i, c=cells: f"{shown(c[i])} is not an integer")
             columns.append([str(int(x)) if np.isfinite(x) else "" for x in num.tolist()])
         else:
             columns.append([repr(x) for x in num.tolist()])
+    if len(columns) != len(view.fields):  # a column is missing (reported): nothing to encode
+        return [[] for _ in range(len(frame))]
     return [list(row) for row in zip(*columns, strict=True)]
-
-
-def _shown(series: pd.Series, bad: np.ndarray[Any, Any]) -> str:
-    idx = np.flatnonzero(bad)
-    return repr(str(series.iloc[idx[0]])) if len(idx) else "value"
 
 
 def _vector_view(
@@ -239,7 +297,7 @@ def _vector_view(
         for i, cell in enumerate(frame[view.name].tolist()):
             vec = _as_vector(cell)
             if vec is None:
-                problems.add(iter([i]), view.name, "not a list of numbers")
+                problems.add(iter([i]), view.name, f"{shown(cell)} is not a list of numbers")
             elif vec.shape != (dim,):
                 problems.add(iter([i]), view.name, f"expected {dim} numbers, got {vec.size}")
             else:
@@ -252,6 +310,15 @@ def _vector_view(
                 f"{frame.attrs.get('source', 'table')}: vector view {view.name!r} lacks {absent[0]!r}"
             )
         mat = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(mat).all(axis=1)
+
+        def cell(i: int) -> str:
+            k = int(np.flatnonzero(~np.isfinite(mat[i]))[0])
+            return f"{cols[k]} {shown(frame[cols[k]].iloc[i])} is missing or not a finite number"
+
+        problems.add(np.flatnonzero(bad), view.name, cell)
+        packed = np.ascontiguousarray(np.nan_to_num(mat), dtype="<f4")
+        return [row.tobytes() for row in packed], cols
     bad = ~np.isfinite(mat).all(axis=1)
     problems.add(np.flatnonzero(bad), view.name, "vector has a missing or non-finite value")
     packed = np.ascontiguousarray(np.nan_to_num(mat), dtype="<f4")

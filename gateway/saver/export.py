@@ -18,9 +18,10 @@ import pandas as pd
 from gateway.errors import ArtifactError, ConfigError
 from gateway.saver.graph import GraphPayload, copy_saved_model, graph_inputs, signature_problems
 from gateway.saver.inspect import serving_signatures
-from gateway.saver.package import Sample, check_transformer_pickle, package
+from gateway.saver.package import Sample, check_transformer_pickle, package, pickle_environment
 from gateway.saver.recipe import LABEL
 from gateway.spec import GraphModelSpec, load_spec
+from gateway.transformer.stage import dense
 
 log = logging.getLogger("gateway.saver")
 
@@ -37,7 +38,29 @@ def read_sample(path: Path) -> pd.DataFrame:
     return frame
 
 
-def build_sample(spec: GraphModelSpec, fitted: Any, frame: pd.DataFrame) -> Sample:
+def check_columns(spec: GraphModelSpec, fitted: Any, spec_path: Path, transformer: Path) -> None:
+    """The spec's transformer columns against the columns the fitted transformer was fitted on."""
+    fitted_on = [str(c) for c in getattr(fitted, "feature_names_in_", [])]
+    if not fitted_on:
+        return  # fitted on an array: it knows no column names
+    columns = list(spec.transformer.columns)
+    unknown = [c for c in columns if c not in fitted_on]
+    if unknown:
+        raise ConfigError(
+            f"{spec_path}: transformer.columns: {unknown} are not columns {transformer} was fitted on "
+            f"(it takes {fitted_on})"
+        )
+    lacking = [c for c in fitted_on if c not in columns]
+    if lacking:
+        raise ConfigError(
+            f"{spec_path}: transformer.columns lacks {lacking}, which {transformer} was fitted on "
+            f"(it takes {fitted_on})"
+        )
+
+
+def build_sample(
+    spec: GraphModelSpec, fitted: Any, frame: pd.DataFrame, transformer: str = "the transformer"
+) -> Sample:
     """Transform sample rows and collect the vector inputs, naming any column the spec needs but lacks."""
     from gateway.featurestore.table import vector_matrix
 
@@ -46,12 +69,28 @@ def build_sample(spec: GraphModelSpec, fitted: Any, frame: pd.DataFrame) -> Samp
     if absent:
         raise ConfigError(f"{frame.attrs.get('source')}: sample rows lack transformer columns {absent}")
     try:
-        matrix = np.asarray(fitted.transform(frame[columns]), dtype=np.float32)
+        out = fitted.transform(frame[columns])
     except Exception as e:
-        raise ArtifactError(f"transformer failed on the sample rows: {type(e).__name__}: {e}") from e
+        raise ArtifactError(
+            f"{transformer} failed on the sample rows of {frame.attrs.get('source')}: {type(e).__name__}: {e}"
+        ) from e
+    matrix = np.asarray(dense(out, transformer), dtype=np.float32)
     vectors = {name: vector_matrix(frame, spec.view(name)) for name in spec.graph.views}
     labels = frame[LABEL].to_numpy(np.float64) if LABEL in frame.columns else None
     return Sample(frame[columns], graph_inputs(spec, matrix, vectors), labels)
+
+
+def width_problems(spec: GraphModelSpec, signatures: dict[str, Any], sample: Sample) -> list[str]:
+    """Where the SavedModel's input widths differ from what the transformer and the views produce."""
+    sig = signatures[spec.graph.signature]["inputs"]
+    problems = []
+    for alias, values in sample.inputs.items():
+        shape = sig[alias]["shape"]
+        if shape is not None and len(shape) == 2 and shape[1] not in (-1, values.shape[1]):
+            src = spec.graph.inputs[alias]
+            made = "the transformer outputs" if src.transformed else f"vector view {src.view!r} holds"
+            problems.append(f"input {alias!r} takes {shape[1]} columns; {made} {values.shape[1]}")
+    return problems
 
 
 def export_version(
@@ -62,23 +101,37 @@ def export_version(
     sample_path: Path,
     *,
     version: int | None = None,
+    allow_drift: tuple[str, ...] = (),
 ) -> tuple[int, Path]:
-    """Turn a SavedModel directory + transformer pickle + sample rows into a published version."""
-    spec = load_spec(models_root / name / "model.yaml")
+    """Turn a SavedModel directory + transformer pickle + sample rows into a published version.
+
+    Every refusal names the file that is wrong: the spec, the SavedModel, the pickle or the sample.
+    """
+    spec_path = models_root / name / "model.yaml"
+    spec = load_spec(spec_path)
     if not isinstance(spec, GraphModelSpec):
         raise ConfigError(
             f"model {name!r} is backend {spec.backend}: export takes a SavedModel (backend tensorflow)"
         )
-    problems = signature_problems(spec, serving_signatures(saved_model), {})
+    signatures = serving_signatures(saved_model)
+    problems = signature_problems(spec, signatures, {})
     if problems:
-        raise ArtifactError(f"{saved_model}: does not match {name}'s spec: " + "; ".join(problems))
+        raise ArtifactError(f"{saved_model}: does not match {spec_path}: " + "; ".join(problems))
     data = transformer.read_bytes()
-    sample = build_sample(spec, check_transformer_pickle(data), read_sample(sample_path))
+    pickle_environment(data, str(transformer), allow_drift)
+    fitted = check_transformer_pickle(data)
+    check_columns(spec, fitted, spec_path, transformer)
+    sample = build_sample(spec, fitted, read_sample(sample_path), str(transformer))
+    widths = width_problems(spec, signatures, sample)
+    if widths:
+        raise ArtifactError(f"{saved_model} does not take what {transformer} makes: " + "; ".join(widths))
     fields = {
         "source": "export",
         "exported_from": {"saved_model": str(saved_model), "sample": str(sample_path)},
     }
     payload = GraphPayload(spec, copy_saved_model(saved_model, skip={spec.transformer.file}))
-    version_no, path, _ = package(spec, models_root / name, payload, data, sample, fields, version=version)
+    version_no, path, _ = package(
+        spec, models_root / name, payload, data, sample, fields, version=version, allow_drift=allow_drift
+    )
     log.info("model %s: exported version %d from %s", name, version_no, saved_model)
     return version_no, path

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import logging
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,10 +71,37 @@ class Payload(Protocol):
         ...
 
 
-def check_transformer_pickle(data: bytes) -> Any:
-    """Load the pickle the way the logic tier will (restricted unpickler); errors name the class."""
+def pickle_environment(data: bytes, what: str, allow_drift: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment a version records: this one, with the library versions the pickle says it
+    was written with. A difference the serving side would refuse is refused here already, by the
+    same rule (``artifacts.check_environment``), unless ``allow_drift`` names the library."""
+    written = artifacts.pickled_versions(data)
+    env = {**artifacts.environment(), **written}
     try:
-        return artifacts.safe_unpickle(io.BytesIO(data))
+        drift = artifacts.check_environment({"environment": env}, allow_drift)
+    except ArtifactError:
+        lib, ver = next((k, v) for k, v in written.items() if v != artifacts.library_version(k))
+        have = artifacts.library_version(lib)
+        raise ArtifactError(
+            f"{what}: pickled with {lib} {ver}; this environment runs {lib} {have}, and {lib} does not "
+            f"support unpickling across versions (it may fail, or transform differently). Re-pickle it "
+            f"with {lib} {have}, or pass --allow-drift {lib} to record {ver} and serve it anyway (the "
+            f"logic service then needs GATEWAY_ALLOW_DRIFT='[\"{lib}\"]' too)"
+        ) from None
+    if drift:
+        log.warning("%s: exported despite library drift (allowed): %s", what, ", ".join(drift))
+    return env
+
+
+def check_transformer_pickle(data: bytes) -> Any:
+    """Load the pickle the way the logic tier will (restricted unpickler); errors name the class.
+
+    A version mismatch is :func:`pickle_environment`'s to report: scikit-learn's own warning
+    about it is not repeated here."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Trying to unpickle estimator")
+            return artifacts.safe_unpickle(io.BytesIO(data))
     except ArtifactError as e:
         raise ArtifactError(
             f"transformer pickle: {e}; classes a pickle references must live in "
@@ -93,12 +121,14 @@ def package(
     *,
     version: int | None = None,
     expected_scores: np.ndarray[Any, Any] | None = None,
+    allow_drift: tuple[str, ...] = (),
 ) -> tuple[int, Path, np.ndarray[Any, Any]]:
     """Stage, check, score the sample, write the manifest, publish. Returns (version, dir, scores).
 
     ``expected_scores`` (the in-memory model's predictions on the sample) must be
     reproduced by the staged model, or nothing is published.
     """
+    environment = pickle_environment(transformer_pickle, spec.transformer.file, allow_drift)
     fitted = check_transformer_pickle(transformer_pickle)
     staging = publish.staging_dir(base)
     try:
@@ -124,6 +154,7 @@ def package(
                 **describe(spec, fitted, sample),
                 **extra,
                 **fields,
+                "environment": environment,
                 "compiled_transformer": compiled,
                 "training": training,
                 "baseline": {

@@ -78,9 +78,13 @@ def default_recipes_dir() -> Path:
     return here if here.is_dir() else Path.cwd() / "transformers"
 
 
+def recipe_path(name: str, recipes_dir: Path | None = None) -> Path:
+    return (recipes_dir or default_recipes_dir()) / f"{name}.py"
+
+
 def load_recipe(name: str, recipes_dir: Path | None = None, backend: str = "any") -> ModuleType:
     """Import ``<recipes_dir>/<name>.py``, checking it defines what ``backend`` needs."""
-    path = (recipes_dir or default_recipes_dir()) / f"{name}.py"
+    path = recipe_path(name, recipes_dir)
     if not path.is_file():
         raise ConfigError(f"{path}: no fit code for model {name!r}")
     mod_name = f"_gateway_recipe_{name}"

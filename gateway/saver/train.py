@@ -24,6 +24,7 @@ from gateway.saver.graph import GraphPayload, graph_inputs
 from gateway.saver.package import ESTIMATOR_INPUT, Payload, Sample, package
 from gateway.saver.recipe import LABEL, Dataset, NetworkRecipe, estimator_recipe, load_recipe, network_recipe
 from gateway.spec import GraphModelSpec, SklearnModelSpec, load_spec
+from gateway.transformer.stage import dense
 
 log = logging.getLogger("gateway.saver")
 DEFAULT_SEED = 20261122
@@ -102,13 +103,13 @@ def train(
     transformer = module.fit_transformer(ds.frame.iloc[train_idx][columns])
     y = ds.frame[LABEL].to_numpy(np.float64)
     if isinstance(spec, GraphModelSpec):
-        matrix = np.asarray(transformer.transform(ds.frame[columns]), dtype=np.float32)
+        matrix = np.asarray(dense(transformer.transform(ds.frame[columns])), dtype=np.float32)
         inputs = graph_inputs(spec, matrix, ds.vectors)
         payload, expected, config = _network(
             spec, network_recipe(module), inputs, y, train_idx, hold_idx, seed
         )
     else:
-        x = np.asarray(transformer.transform(ds.frame[columns]), dtype=np.float64)
+        x = np.asarray(dense(transformer.transform(ds.frame[columns])), dtype=np.float64)
         inputs = {ESTIMATOR_INPUT: x}
         payload, expected, config = _estimator(spec, module, x, y, train_idx, hold_idx)
     hold = Sample(

@@ -11,9 +11,14 @@ from gateway.spec.base import Strict
 
 
 class TransformerSpec(Strict):
+    """The fitted scikit-learn transformer a version carries, and the columns it takes."""
+
     file: str = "transformer.pkl"
+    """The pickle's file name in a version directory."""
     columns: list[str]
+    """The transformer's input columns, in order: request fields and feature-view fields by name."""
     output_dtype: Literal["float32", "float64"] = "float32"
+    """The dtype of the transformed matrix sent to the model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +57,20 @@ InputSource = Annotated[
 
 
 class GraphSpec(Strict):
+    """The model's graph service (TF-Serving's PredictionService over gRPC) and its signature."""
+
     targets: list[str] = Field(default_factory=lambda: ["127.0.0.1:8500"])
+    """host:port of the graph service (several: balanced round_robin); deployments override it."""
     model_name: str
+    """The model name the graph serves (TF-Serving's model_spec.name)."""
     signature: str = "serving_default"
+    """The SavedModel signature to call."""
     inputs: dict[str, InputSource]
+    """Signature input alias -> ``transformed`` (the transformer's output) or ``view:<vector view>``."""
     output: str
+    """The signature output alias holding the scores."""
     deadline_ms: int = Field(300, ge=1)
+    """Per-call deadline; a graph slower than this answers from the fallback (or 504)."""
 
     @property
     def transformed_alias(self) -> str | None:
@@ -74,5 +87,7 @@ class EstimatorSpec(Strict):
     """``backend: sklearn``: a pickled scikit-learn estimator served in-process (no graph)."""
 
     file: str = "model.pkl"
+    """The estimator pickle's file name in a version directory."""
     method: Literal["predict_proba", "decision_function", "predict"] = "predict_proba"
+    """The estimator method that gives the scores."""
     column: int = Field(1, ge=0, description="predict_proba column to return (1: the positive class)")

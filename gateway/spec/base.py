@@ -6,4 +6,5 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A field's docstring is its description: in the JSON Schema and the reference (models/README.md).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)

@@ -24,6 +24,8 @@ class PrecomputedSpec(Strict):
 
 
 class FallbackSpec(Strict):
+    """Where a degraded answer comes from, tried in order."""
+
     chain: list[Source] = Field(
         min_length=1,
         description=(
@@ -33,6 +35,7 @@ class FallbackSpec(Strict):
     )
     default_score: float | None = Field(None, description="The static score of the 'default' source.")
     precomputed: PrecomputedSpec | None = None
+    """The view and field holding precomputed scores (the 'precomputed' source)."""
 
     @model_validator(mode="after")
     def _sources_configured(self) -> FallbackSpec:
@@ -71,3 +74,4 @@ class OverloadSpec(Strict):
         ),
     )
     retry_after_s: float = Field(1.0, gt=0, le=3600)
+    """The Retry-After of a shed 429 or 503."""

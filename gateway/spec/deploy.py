@@ -15,6 +15,7 @@ class Ports(Strict):
     """Host ports of the local stack and compose (containers listen on 8000, 8500 and 8501)."""
 
     logic: int = Field(ge=1024, le=65535)
+    """The logic service's host port."""
     grpc: int | None = Field(None, ge=1024, le=65535, description="The graph's gRPC port (graph models).")
     rest: int | None = Field(None, ge=1024, le=65535, description="The graph's REST port (graph models).")
 
@@ -30,13 +31,20 @@ class Resources(Strict):
     """Kubernetes requests (= limits for cpu and memory, so the pod is Guaranteed) of one container."""
 
     cpu: str = "1"
+    """Kubernetes cpu quantity ("500m", "2"); gunicorn runs one worker per whole core."""
     memory: str = "512Mi"
+    """Kubernetes memory quantity ("512Mi", "1Gi")."""
 
 
 class Autoscale(Strict):
+    """The logic Deployment's HorizontalPodAutoscaler."""
+
     min: int = Field(2, ge=1)
+    """Fewest logic pods (at least ``replicas``)."""
     max: int = Field(6, ge=1)
+    """Most logic pods."""
     cpu_percent: int = Field(70, ge=10, le=100)
+    """Average cpu use (of the request) the autoscaler aims at."""
 
 
 class Batching(Strict):
@@ -54,9 +62,15 @@ class Batching(Strict):
 
 
 class DeploySpec(Strict):
+    """How the model runs outside a notebook (read by `gateway render`)."""
+
     ports: Ports
+    """Host ports of the local stack and compose."""
     replicas: int = Field(2, ge=1, description="Logic and graph pods in production (sit and stg run one).")
     logic: Resources = Resources(cpu="1", memory="512Mi")
+    """Resources of a logic container."""
     graph: Resources = Resources(cpu="1", memory="1Gi")
+    """Resources of a graph container."""
     autoscale: Autoscale = Autoscale()
+    """The logic tier's autoscaler (graph pods: ``replicas``)."""
     batching: Batching | None = Field(None, description="Server-side batching in the graph (graph models).")

@@ -32,21 +32,38 @@ INHERITED = ("request", "entities", "feature_views", "transformer", "postprocess
 
 class ModelSpecBase(Strict):
     name: str
+    """The model's name: its directory under models/ (they must match), URLs and metric labels."""
     description: str = ""
+    """One line for people: shown in the OpenAPI document."""
     extends: str | None = Field(
-        None, description="Model (in the same models directory) whose data contract this one reuses."
+        None,
+        description=(
+            "Model (in the same models directory) whose data contract this one reuses: request, entities, "
+            "feature_views, transformer and postprocess, unless set here."
+        ),
     )
-    recipe: str | None = None  # fit code transformers/<recipe>.py; default: the model's name
+    recipe: str | None = None
+    """Fit code transformers/<recipe>.py for `gateway train` (default: the model's name; exported models have none)."""
     request: RequestSpec
+    """What a client sends."""
     entities: dict[str, EntitySpec] = Field(default_factory=dict)
+    """Entity name -> the request field holding its id; entities key feature views."""
     feature_views: list[FeatureView] = Field(default_factory=list)
+    """Features read from Redis, one round trip per request for all views."""
     transformer: TransformerSpec
+    """The pickled scikit-learn transformer from request fields and features to the model's matrix."""
     postprocess: PostprocessSpec = PostprocessSpec()
+    """From the model's raw output to the answer."""
     versions: VersionsSpec = VersionsSpec()
+    """Which published versions are held, and which one answers (labels, canary, shadow)."""
     fallback: FallbackSpec | None = None
+    """Where a degraded answer comes from when the model cannot answer (none: a 503/504)."""
     circuit: CircuitSpec = CircuitSpec()
+    """The circuit breaker in front of the graph."""
     overload: OverloadSpec = OverloadSpec()
+    """The bound on requests one worker works on, and what shed requests get."""
     deploy: DeploySpec | None = None
+    """Ports, replicas, resources and batching: read by `gateway render` (none: not deployed)."""
 
     @model_validator(mode="after")
     def _cross_refs(self) -> ModelSpecBase:
@@ -66,6 +83,13 @@ class ModelSpecBase(Strict):
                 )
         if self.overload.shed == "fallback" and self.fallback is None:
             raise ValueError("overload.shed 'fallback' needs a 'fallback' block")
+        known = fields | {f for v in self.feature_views if v.kind == "hash" for f in v.fields}
+        unknown = [c for c in self.transformer.columns if c not in known]
+        if unknown:
+            raise ValueError(
+                f"transformer.columns: {unknown} are neither request fields nor feature-view fields "
+                f"(those are {sorted(known)})"
+            )
         return self
 
     def view(self, name: str) -> FeatureView:
@@ -79,7 +103,9 @@ class GraphModelSpec(ModelSpecBase):
     """``backend: tensorflow``: the model runs on a graph service (TF-Serving) over gRPC."""
 
     backend: Literal["tensorflow"] = "tensorflow"
+    """tensorflow: a SavedModel served by a graph service; sklearn: an estimator in the logic service."""
     graph: GraphSpec
+    """The graph service and the SavedModel signature (backend: tensorflow)."""
 
     @model_validator(mode="after")
     def _graph_ports(self) -> GraphModelSpec:
@@ -108,7 +134,9 @@ class SklearnModelSpec(ModelSpecBase):
     """``backend: sklearn``: a scikit-learn estimator runs in the logic service (no graph service)."""
 
     backend: Literal["sklearn"]
+    """tensorflow: a SavedModel served by a graph service; sklearn: an estimator in the logic service."""
     estimator: EstimatorSpec = EstimatorSpec()
+    """The pickled estimator and the method giving scores (backend: sklearn)."""
 
     @model_validator(mode="after")
     def _no_graph_ports(self) -> SklearnModelSpec:
@@ -143,6 +171,12 @@ def parse_spec(raw: Any) -> GraphModelSpec | SklearnModelSpec:
 def load_spec(path: Path) -> GraphModelSpec | SklearnModelSpec:
     """Read and validate a spec file (following ``extends``); errors name the file and the field."""
     raw = _with_bases(path, [])
+    name = raw.get("name")
+    if path.name == SPEC_FILE and isinstance(name, str) and name != path.parent.name:
+        raise ConfigError(
+            f"{path}: name: {name!r} differs from its directory {path.parent.name!r} "
+            "(a model's spec lives at <models>/<name>/model.yaml)"
+        )
     try:
         return parse_spec(raw)
     except ValidationError as e:
@@ -182,7 +216,9 @@ def _with_bases(path: Path, seen: list[Path]) -> dict[str, Any]:
 def describe(e: ValidationError) -> str:
     parts = []
     for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"] if p not in ("tensorflow", "sklearn")) or "(top level)"
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("tensorflow", "sklearn"))
         msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{loc}: {msg}")
+        if err["type"] == "value_error":  # our validators' messages name their keys themselves
+            msg = msg.removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)

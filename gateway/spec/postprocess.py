@@ -13,10 +13,15 @@ class Calibration(Strict):
     """``platt``: sigmoid(a * score + b); ``isotonic``: piecewise-linear through (x, y) points."""
 
     method: Literal["platt", "isotonic"]
+    """platt: a logistic curve of the score; isotonic: a monotone piecewise-linear map."""
     a: float = 1.0
+    """Platt slope."""
     b: float = 0.0
-    x: list[float] = Field(default_factory=list)
-    y: list[float] = Field(default_factory=list)
+    """Platt intercept."""
+    x: list[float] = Field(default_factory=list, examples=[[0.0, 0.2, 0.5, 1.0]])
+    """Isotonic: raw scores, strictly increasing."""
+    y: list[float] = Field(default_factory=list, examples=[[0.0, 0.1, 0.6, 1.0]])
+    """Isotonic: the calibrated score at each x."""
 
     @model_validator(mode="after")
     def _points(self) -> Calibration:
@@ -32,11 +37,17 @@ class PostprocessSpec(Strict):
     """Raw graph output -> returned scores: activation, calibration, threshold/labels, ranking order."""
 
     activation: Literal["identity", "sigmoid", "softmax"] = "identity"
+    """Applied to the raw output: identity (the graph already outputs probabilities), sigmoid, softmax."""
     calibration: Calibration | None = None
-    threshold: float | None = None
-    labels: list[str] | None = None  # [negative, positive] with a threshold; one per class with softmax
+    """Maps each score through a fitted calibration (one score per row)."""
+    threshold: float | None = Field(None, examples=[0.5])
+    """Adds a label per row: labels[1] at or above the threshold, labels[0] below."""
+    labels: list[str] | None = Field(None, examples=[["keep", "churn"]])
+    """[below, at or above] with a threshold; one name per class with softmax."""
     score_field: str = "score"
-    top_k: bool = False  # ranking: always sort best first (a request's top_k also cuts)
+    """The key of the score in each answer."""
+    top_k: bool = False
+    """Ranking: always answer best first (a request's top_k also cuts the list)."""
 
     @model_validator(mode="after")
     def _labels(self) -> PostprocessSpec:

@@ -20,11 +20,15 @@ STABLE = "stable"
 
 
 class LatestPolicy(Strict):
+    """Hold the newest N versions (TF-Serving's ``latest``)."""
+
     latest: int = Field(1, ge=1, description="Hold this many of the newest versions.")
 
 
 class SpecificPolicy(Strict):
-    specific: list[int] = Field(min_length=1, description="Hold exactly these versions.")
+    """Hold exactly the listed versions (TF-Serving's ``specific``)."""
+
+    specific: list[int] = Field(min_length=1, description="Hold exactly these versions.", examples=[[3, 4]])
 
 
 class CanarySpec(Strict):
@@ -32,19 +36,24 @@ class CanarySpec(Strict):
 
     percent: float = Field(ge=0, le=100, description="Share of unpinned requests, chosen by entity id.")
     label: Label = "canary"
+    """The label naming the canary version (set with `gateway label MODEL canary=N`)."""
 
 
 class ShadowSpec(Strict):
     """Also score each answered request with the version behind ``label``, off the request path."""
 
     label: Label = "candidate"
+    """The label naming the shadow version."""
     queue: int = Field(
         256, ge=1, le=100_000, description="Requests waiting to be shadowed; more are dropped."
     )
 
 
 class VersionsSpec(Strict):
+    """Which published versions both tiers hold, and which one answers a request."""
+
     policy: LatestPolicy | SpecificPolicy | Literal["all"] = LatestPolicy()
+    """Versions held: ``{latest: N}``, ``{specific: [N, ...]}`` or ``all``."""
     promotion: Literal["auto", "manual"] = Field(
         "auto",
         description=(
@@ -53,7 +62,9 @@ class VersionsSpec(Strict):
         ),
     )
     canary: CanarySpec | None = None
+    """Send a share of unpinned requests to a labelled version."""
     shadow: ShadowSpec | None = None
+    """Also score answered requests with a labelled version, off the request path."""
     warmup_requests: int = Field(
         2, ge=1, le=100, description="Warm-up scorings through the full path before a version takes traffic."
     )

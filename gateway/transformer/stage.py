@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from gateway import artifacts
+from gateway.errors import ArtifactError
 from gateway.spec import ModelSpec, TransformerSpec
 from gateway.transformer import Program, ir, load_program
 from gateway.transformer.columns import FLOAT, STR, Column, Defer, as_list, infer
@@ -108,9 +109,26 @@ class Transform:
         return self._finish(self.fitted.transform(frame))
 
     def _finish(self, out: Any) -> np.ndarray[Any, Any]:
-        if hasattr(out, "toarray"):  # a sparse matrix from a one-hot encoder
-            out = out.toarray()
-        return np.ascontiguousarray(out, dtype=self.dtype)
+        return np.ascontiguousarray(dense(out), dtype=self.dtype)
+
+
+# A transformer's output goes to the graph as dense float rows: a sparse one (one-hot columns under
+# a ColumnTransformer's sparse_threshold) is densified, up to this many columns.
+MAX_DENSE_COLUMNS = 20_000
+
+
+def dense(out: Any, source: str = "the transformer") -> np.ndarray[Any, Any]:
+    """``transform``'s output as a dense array (a sparse matrix densified; too wide is refused)."""
+    if hasattr(out, "toarray"):  # scipy.sparse
+        width = int(out.shape[1])
+        if width > MAX_DENSE_COLUMNS:
+            raise ArtifactError(
+                f"{source} outputs a sparse matrix of {width} columns; the graph takes dense rows "
+                f"(at most {MAX_DENSE_COLUMNS} columns): limit the one-hot categories (OneHotEncoder "
+                "max_categories or min_frequency) or the features"
+            )
+        out = out.toarray()
+    return np.asarray(out)
 
 
 def load_transform(

@@ -12,8 +12,9 @@ from gateway.spec import ModelSpec, parse_spec
 DIM = 4
 
 
-def small_spec(name: str = "fs") -> ModelSpec:
-    """One entity ``user`` with a hash view (float, int, string) and a 4-dim vector view."""
+def small_spec(name: str = "fs", **profile: Any) -> ModelSpec:
+    """One entity ``user`` with a hash view (float, int, string; ``profile`` adds view keys) and a
+    4-dim vector view."""
     return parse_spec(
         {
             "name": name,
@@ -30,6 +31,7 @@ def small_spec(name: str = "fs") -> ModelSpec:
                         "visits": {"dtype": "int", "default": 0},
                         "tier": {"dtype": "string", "default": "none"},
                     },
+                    **profile,
                 },
                 {"name": "emb", "entity": "user", "kind": "vector", "dim": DIM},
             ],

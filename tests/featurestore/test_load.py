@@ -212,7 +212,7 @@ def test_malformed_file_leaves_the_live_namespace_untouched(client: redis.Redis,
     path = tmp_path / "user.csv"
     bad.to_csv(path, index=False)
     result = _cli("features", "load", "fs", str(path), "--redis-url", _url(client), root=_spec_root(tmp_path))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "line 252: age: 'seventy' is not a finite number" in result.stderr
     assert "nothing was written" in result.stderr and "Traceback" not in result.stderr
     after = {k: client.dump(k) for k in client.scan_iter(count=1000)}

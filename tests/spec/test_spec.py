@@ -24,7 +24,8 @@ def test_shipped_specs_validate(path: Path) -> None:
 def _write(tmp_path: Path, mutate: object) -> Path:
     raw = yaml.safe_load((REPO / "models/risk/model.yaml").read_text())
     mutate(raw)  # type: ignore[operator]
-    path = tmp_path / "model.yaml"
+    path = tmp_path / str(raw["name"]) / "model.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw))
     return path
 
