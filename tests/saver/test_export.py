@@ -142,7 +142,8 @@ def test_a_transformer_of_the_wrong_width_is_refused_and_nothing_is_left(
     path = tmp_path / "narrow.pkl"
     path.write_bytes(pickle.dumps(narrow))
     with pytest.raises(
-        ArtifactError, match=r"input 'features' has shape \[-1, 47\]; the logic service sends \[-1, 4\]"
+        ArtifactError,
+        match=r"narrow\.pkl makes: input 'features' takes 47 columns; the transformer outputs 4",
     ):
         export_version("ctr", root, handover["saved_model"], path, handover["sample"])
     assert _published(root / "ctr") == []  # the staging directory was removed too
