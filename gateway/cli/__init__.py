@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.cli.acceptance import add_acceptance_commands
 from gateway.cli.deploy import add_deploy_commands
 from gateway.cli.features import add_feature_commands
 from gateway.cli.quiet import native_stderr_captured
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--repo", type=Path, default=Path("."), help="the checkout the stack runs from (default: .)"
     )
     add_deploy_commands(sub)
+    add_acceptance_commands(sub)
     return p
 
 

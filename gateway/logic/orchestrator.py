@@ -61,6 +61,8 @@ class Scored:
     missing: dict[str, int] = field(default_factory=dict)
     cache: dict[str, CacheUse] = field(default_factory=dict)  # cached view -> entities held / read
     degraded: Degraded | None = None
+    features: Features | None = None  # what the feature stage read, row-aligned (drift, explain)
+    rows: list[dict[str, Any]] | None = None  # the validated request rows
 
 
 @dataclass
@@ -192,7 +194,7 @@ class Scorer:
                 if degraded is not None
                 else Degraded("feature_store_unavailable", "model", a.feats.unavailable)
             )
-        return Scored(data, model, timings, a.feats.missing, a.feats.cache, degraded)
+        return Scored(data, model, timings, a.feats.missing, a.feats.cache, degraded, a.feats, a.req.rows)
 
     def _shed(self, req: ScoreRequest, t0: float) -> Scored:
         """A request over the worker's budget: the fallback's answer, or 429/503 at once (per spec)."""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gateway.acceptance import heldout
 from gateway.errors import ArtifactError, ConfigError
 from gateway.saver.graph import GraphPayload, copy_saved_model, graph_inputs, signature_problems
 from gateway.saver.inspect import serving_signatures
@@ -74,7 +75,8 @@ def build_sample(
     matrix = np.asarray(dense(out, transformer), dtype=np.float32)
     vectors = {name: vector_matrix(frame, spec.view(name)) for name in spec.graph.views}
     labels = frame[LABEL].to_numpy(np.float64) if LABEL in frame.columns else None
-    return Sample(frame[columns], graph_inputs(spec, matrix, vectors), labels)
+    rows = heldout.served_rows(spec, frame, vectors)
+    return Sample(frame[columns], graph_inputs(spec, matrix, vectors), labels, rows)
 
 
 def width_problems(spec: GraphModelSpec, signatures: dict[str, Any], sample: Sample) -> list[str]:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from gateway import artifacts
+from gateway.acceptance import heldout
 from gateway.errors import ArtifactError
 from gateway.saver import light, publish, stats
 from gateway.spec import GraphModelSpec, ModelSpec
@@ -48,6 +49,7 @@ class Sample:
     frame: pd.DataFrame
     inputs: dict[str, np.ndarray[Any, Any]]
     labels: np.ndarray[Any, Any] | None = None
+    rows: pd.DataFrame | None = None  # the same rows as served (ids, request fields, features): heldout.py
 
 
 class Payload(Protocol):
@@ -145,6 +147,8 @@ def package(
             **fields,
             "light_model": light.write(staging, sample.inputs[transformed_alias(spec)], raw, sample.labels),
         }
+        if sample.rows is not None:
+            fields["heldout"] = heldout.write(staging, spec, sample.rows)
         extra = payload.finish(staging, sample)
         metrics = stats.classification_metrics(sample.labels, scores) if sample.labels is not None else {}
         training = {**fields.pop("training", {}), "metrics": metrics, **extra.pop("training", {})}
@@ -160,6 +164,7 @@ def package(
                 "baseline": {
                     "score": stats.score_distribution(scores),
                     "features": stats.feature_distribution(sample.frame),
+                    "bins": stats.drift_bins(sample.frame, scores),
                 },
             },
         )

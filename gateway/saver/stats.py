@@ -61,3 +61,39 @@ def feature_dtypes(frame: pd.DataFrame) -> list[dict[str, str]]:
         {"name": c, "dtype": "float" if pd.api.types.is_numeric_dtype(frame[c]) else "string"}
         for c in frame.columns
     ]
+
+
+DRIFT_BINS = 10
+DRIFT_TOP = 20  # categories kept per categorical feature; the rest count as one "other" bin
+
+
+def drift_bins(frame: pd.DataFrame, scores: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """Per feature (and ``score``): the bins live traffic is counted in, with the held-out counts.
+
+    Numeric: interior edges at the held-out deciles (duplicates merged, so a feature with many
+    equal values gets fewer, wider bins); bin ``i`` holds values in ``(edges[i-1], edges[i]]``,
+    the first and last are open-ended, missing values have a bin of their own at the end.
+    Categorical: the most frequent values, then one bin for any other value.
+    """
+    out: dict[str, Any] = {}
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s):
+            out[str(col)] = numeric_bins(s.to_numpy(dtype=np.float64))
+        else:
+            values = s.astype(str)
+            top = [str(k) for k in values.value_counts().head(DRIFT_TOP).index]
+            known = values.isin(top)
+            counts = [int((values == k).sum()) for k in top] + [int((~known).sum())]
+            out[str(col)] = {"kind": "categorical", "categories": top, "counts": counts}
+    out["score"] = numeric_bins(np.asarray(scores, dtype=np.float64).reshape(-1))
+    return out
+
+
+def numeric_bins(v: np.ndarray[Any, Any]) -> dict[str, Any]:
+    finite = v[~np.isnan(v)]
+    qs = np.linspace(0, 1, DRIFT_BINS + 1)[1:-1]
+    edges = np.unique(np.quantile(finite, qs)) if finite.size else np.array([])
+    idx = np.searchsorted(edges, finite, side="left")
+    counts = [*np.bincount(idx, minlength=len(edges) + 1).tolist(), int(np.isnan(v).sum())]
+    return {"kind": "numeric", "edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.acceptance import heldout
 from gateway.saver import stats
 from gateway.saver.estimator import EstimatorPayload, estimator_scores
 from gateway.saver.graph import GraphPayload, graph_inputs
@@ -116,6 +117,9 @@ def train(
         frame=ds.frame.iloc[hold_idx][columns],
         inputs={a: np.ascontiguousarray(v[hold_idx]) for a, v in inputs.items()},
         labels=y[hold_idx],
+        rows=heldout.served_rows(
+            spec, ds.frame.iloc[hold_idx], {v: np.asarray(m)[hold_idx] for v, m in ds.vectors.items()}
+        ),
     )
     fields = {
         "source": "train",

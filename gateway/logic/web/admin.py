@@ -8,16 +8,16 @@ graph pick the change up within one poll interval (this worker at once).
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from gateway.errors import Conflict, Forbidden, InvalidField, NotFound, Unauthorized
+from gateway.errors import Conflict, InvalidField, NotFound
 from gateway.logic.orchestrator import Scorer
 from gateway.logic.versions.labels import set_label
 from gateway.logic.versions.source import config_name
+from gateway.logic.web.auth import authorize
 from gateway.logic.web.readiness import model_status
 from gateway.logic.web.state import app_state
 from gateway.logic.web.views import json_response, read_json_body
@@ -29,21 +29,8 @@ log = logging.getLogger("gateway.admin")
 
 @bp.before_request
 def _authorize() -> None:
+    authorize()
     state = app_state()
-    token = state.settings.admin_token
-    if token is None:
-        raise Forbidden("the admin API is off: no admin token is configured (GATEWAY_ADMIN_TOKEN)")
-    given = request.headers.get("Authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        log.warning(
-            "admin %s %s refused: %s token from %s",
-            request.method,
-            request.path,
-            "wrong" if given else "no",
-            request.remote_addr,
-        )
-        raise Unauthorized("a valid bearer token is required")
     model = (request.view_args or {}).get("model")
     if model != state.scorer.spec.name:
         raise NotFound(f"this service serves model {state.scorer.spec.name!r}, not {model!r}")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import orjson
 from flask import Blueprint, Request, Response, current_app, g, request
 
 from gateway.errors import MalformedJSON, NotFound, PayloadTooLarge, UnsupportedMediaType
+from gateway.logic.orchestrator import Scored
+from gateway.logic.web.auth import authorize
 from gateway.logic.web.readiness import model_status
 from gateway.logic.web.state import app_state
 
@@ -41,6 +44,9 @@ def read_json_body() -> Any:
 @bp.post("/get_score")
 def get_score() -> Response:
     state = app_state()
+    explain = EXPLAIN_HEADER in request.headers
+    if explain:  # feature values are data about customers: the admin token guards them
+        authorize()
     scored = state.scorer.score(read_json_body())
     g.scored = scored
     spec = state.scorer.spec
@@ -52,7 +58,27 @@ def get_score() -> Response:
         body.update(degraded=True, reason=d.reason, source=d.source, detail=d.detail)
         if d.also:
             body["also"] = list(d.also)
+    if explain:
+        body["features"] = explained(scored)
     return json_response(body, headers=[("Server-Timing", timing)])
+
+
+EXPLAIN_HEADER = "X-Gateway-Explain"
+
+
+def explained(scored: Scored) -> dict[str, Any]:
+    """The feature values the answer was computed from, per request row (``gateway verify`` reads
+    them): hash fields, vectors, rows whose entity the store lacked (defaults used), snapshots."""
+    feats = scored.features
+    if feats is None:
+        return {}
+    return {
+        "columns": {name: values.tolist() for name, values in feats.columns.items()},
+        "vectors": {view: m.tolist() for view, m in feats.vectors.items()},
+        "defaulted": {view: np.flatnonzero(mask).tolist() for view, mask in feats.defaulted.items()},
+        "snapshots": feats.snapshots,
+        "unavailable": feats.unavailable,
+    }
 
 
 @bp.get("/health")

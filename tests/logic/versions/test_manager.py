@@ -330,3 +330,25 @@ def test_a_label_write_to_a_read_only_config_is_a_409_naming_the_remedy(
     assert "cannot be written here (Read-only file system)" in r.get_json()["msg"]
     assert "versions block" in r.get_json()["msg"]
     assert client.post("/get_score", json=EXAMPLE).status_code == 200  # scoring is not affected
+
+
+def test_explained_answers_need_the_admin_token(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    explain = {"X-Gateway-Explain": "features"}
+    off = app_for(tiny_root(tmp_path / "off"), TinyPredictor())
+    r = off.post("/get_score", json=EXAMPLE, headers=explain)
+    assert r.status_code == 403 and "no admin token" in r.get_json()["msg"]
+    client = app_for(tiny_root(tmp_path / "on"), TinyPredictor(), admin_token="s3cret")
+    r = client.post("/get_score", json=EXAMPLE, headers={**explain, "Authorization": "Bearer nope"})
+    assert r.status_code == 401 and "refused: wrong token" in caplog.text
+    plain = client.post("/get_score", json=EXAMPLE).get_json()
+    assert "features" not in plain
+    r = client.post("/get_score", json=EXAMPLE, headers={**explain, "Authorization": "Bearer s3cret"})
+    body = r.get_json()
+    assert r.status_code == 200 and body["data"] == plain["data"]
+    assert body["features"] == {
+        "columns": {},
+        "vectors": {},
+        "defaulted": {},
+        "snapshots": {},
+        "unavailable": "",
+    }

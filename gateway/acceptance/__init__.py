@@ -1,0 +1,1 @@
+"""Acceptance tools run against a deployment: consistency check (verify), load test (bench), drift."""
