@@ -19,17 +19,17 @@ REGISTRY ?= $(shell awk '/registry:/ {print $$2; exit}' deploy/settings.yaml)
 MODEL_STORE ?= models
 
 .PHONY: help install redis-server tools models up down status restart render validate test test-fast lint \
-        bench fetch-models images push deploy smoke rollback clean
+        bench bench-programs fetch-models images push deploy smoke rollback clean
 
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) redis-server ## Create .venv with the package, TensorFlow, the stack and dev tools; redis-server
+install: $(STAMP) redis-server ## Create .venv with the package, TensorFlow, the stack, plotting and dev tools; redis-server
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[graph,stack,validate,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[graph,stack,validate,tools,dev]'
 	touch $@
 
 redis-server:
@@ -87,7 +87,10 @@ lint: install ## ruff (lint + format check) and mypy --strict
 
 BENCHES ?= graph_bench graph_cpu_bench transform_bench worker_start logic_bench web_overhead feature_load
 
-bench: install models ## Run the benchmark programs (they print numbers; compare within one run)
+bench: install ## gateway bench: the logic service vs the naive baseline (risk, 1 and 8 clients); bench/results/
+	$(BIN)/python -m bench.compare
+
+bench-programs: install models ## Run the micro-benchmark programs (they print numbers; compare within one run)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
 
 # -- the pipeline (Jenkinsfile); each also runs on a laptop with Docker and a cluster ---------

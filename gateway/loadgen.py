@@ -3,8 +3,8 @@
 Every answer is recorded: when it was due, its latency, its status, whether it was
 degraded (``"degraded":true`` in the body) and the version that answered.
 
-Closed loop (``rate=None``): each client sends its next request as soon as the
-previous answer arrives. Paced (``rate`` requests/s over all clients): each
+Each client sends a given number of requests, or for a given duration. Closed loop
+(``rate=None``): each client sends its next request as soon as the previous answer arrives. Paced (``rate`` requests/s over all clients): each
 client sends on a fixed schedule, and latency counts from the *scheduled* time,
 so a slow answer that delays the next request is charged to it as well
 (no coordinated omission).
@@ -17,9 +17,11 @@ with the system under test, so its own CPU per request is kept small.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,14 +29,16 @@ from urllib.parse import urlsplit
 import numpy as np
 
 _VERSION = re.compile(rb'"version":(\d+)')
+REPORT_EVERY_S = 0.2
 
 
 @dataclass
 class LoadResult:
     """Per request (in send order per client, clients one after the other): when it was due
-    (seconds after the start), latency from then, status (0: no answer), degraded, version
-    (0: none), and the time from the actual send to the answer (the service's own latency,
-    without the client's lateness)."""
+    (seconds after the common start of all clients), latency from then, status (0: no answer),
+    degraded, version (0: none), and the time from the actual send to the answer (the
+    service's own latency, without the client's lateness). ``elapsed_s``: from the start to
+    the last answer."""
 
     due_s: np.ndarray
     all_latencies_s: np.ndarray
@@ -48,6 +52,12 @@ class LoadResult:
     def latencies_s(self) -> np.ndarray:
         """Latencies of the 200 answers."""
         return np.asarray(self.all_latencies_s[self.statuses == 200])
+
+    @property
+    def sent_s(self) -> np.ndarray:
+        """When each request was actually sent (seconds after the start): later than due when
+        a paced client was still waiting for its previous answer."""
+        return np.asarray(self.due_s + self.all_latencies_s - self.service_s)
 
     @property
     def errors(self) -> int:
@@ -142,30 +152,44 @@ def _requests(url: str, bodies: list[bytes]) -> list[bytes]:
     return [head.format(n=len(b)).encode() + b for b in bodies]
 
 
+class _Plan:
+    """When one client sends: its ``k``-th request's due time (None: closed loop, send now)
+    and whether it is past its count or its duration."""
+
+    def __init__(self, n: int | None, duration: float | None, offset: float, interval: float | None) -> None:
+        self.n, self.duration, self.offset, self.interval = n, duration, offset, interval
+
+    def due(self, k: int, elapsed: float) -> float | None:
+        """Seconds after the common start the ``k``-th request is due (closed loop: ``elapsed``);
+        None once the client is done."""
+        if self.n is not None and k >= self.n:
+            return None
+        due = elapsed if self.interval is None else self.offset + k * self.interval
+        if self.duration is not None and due >= self.duration:
+            return None
+        return due
+
+
 def _client(
     url: str,
     bodies: list[bytes],
-    n: int,
+    plan: _Plan,
     start: float,
-    interval: float | None,
     out: mp.Queue,  # type: ignore[type-arg]
+    report_every: float | None,
 ) -> None:
     parts = urlsplit(url)
     conn = Connection(parts.hostname or "127.0.0.1", parts.port or 80)
     reqs = _requests(url, bodies)
     rows: list[tuple[float, float, int, bool, int, float]] = []
     while time.time() < start:
-        time.sleep(0.001)
-    t_start = time.perf_counter()
-    for k in range(n):
-        if interval is not None:
-            due = t_start + k * interval
-            wait = due - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            t0 = due  # late sends are charged to the answer that made them late
-        else:
-            t0 = time.perf_counter()
+        time.sleep(0.0005)
+    t_start = time.perf_counter() - (time.time() - start)  # the common start on this clock
+    k, reported, last_report = 0, 0, t_start
+    while (due := plan.due(k, time.perf_counter() - t_start)) is not None:
+        t0 = t_start + due  # paced: late sends are charged to the answer that made them late
+        if (wait := t0 - time.perf_counter()) > 0:
+            time.sleep(wait)
         sent = time.perf_counter()
         try:
             status, body = conn.roundtrip(reqs[k % len(reqs)])
@@ -173,22 +197,47 @@ def _client(
             status, body = 0, b""
             conn.close()
         version = _VERSION.search(body)
-        degraded = b'"degraded":true' in body
         done = time.perf_counter()
         rows.append(
-            (t0 - t_start, done - t0, status, degraded, int(version[1]) if version else 0, done - sent)
+            (
+                due,
+                done - t0,
+                status,
+                b'"degraded":true' in body,
+                int(version[1]) if version else 0,
+                done - sent,
+            )
         )
+        k += 1
+        if report_every is not None and done - last_report >= report_every:
+            out.put(("progress", k - reported))
+            reported, last_report = k, done
     conn.close()
-    out.put(rows)
+    if report_every is not None and k > reported:
+        out.put(("progress", k - reported))
+    out.put(("rows", rows))
 
 
 def run_load(
-    url: str, body: bytes | list[bytes], clients: int, per_client: int, rate: float | None = None
+    url: str,
+    body: bytes | list[bytes],
+    clients: int,
+    per_client: int | None = None,
+    rate: float | None = None,
+    *,
+    duration: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> LoadResult:
-    """``per_client`` requests from each of ``clients`` processes, closed loop or paced at ``rate`` req/s.
+    """Closed loop, or paced at ``rate`` req/s over all clients; ``per_client`` requests from each
+    of ``clients`` processes, or as many as fit in ``duration`` seconds (paced: every request
+    due within it).
 
-    Several bodies are cycled through, each client starting at a different one.
+    Several bodies are cycled through, each client starting at a different one. ``progress``
+    is called in this process with the number of requests answered since its last call
+    (about every 0.2 s per client).
     """
+    if (per_client is None) == (duration is None):
+        raise ValueError("give either per_client or duration")
     bodies = [body] if isinstance(body, bytes) else body
     interval = clients / rate if rate else None
     ctx = mp.get_context("fork")
@@ -197,22 +246,47 @@ def run_load(
     procs = []
     for i in range(clients):
         # paced clients are spread evenly over one interval, not all at once
-        offset = (interval or 0.0) * i / clients
-        args = (url, bodies[i:] + bodies[:i], per_client, start + offset, interval, q)
+        plan = _Plan(per_client, duration, (interval or 0.0) * i / clients, interval)
+        args = (url, bodies[i:] + bodies[:i], plan, start, q, REPORT_EVERY_S if progress else None)
         procs.append(ctx.Process(target=_client, args=args))
     for p in procs:
         p.start()
-    rows = [row for _ in procs for row in q.get()]
-    elapsed = time.time() - start
+    rows = _collect(q, procs, progress)
+    wall = time.time() - start
     for p in procs:
         p.join()
     cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 6
+    due, latency = np.array(cols[0], dtype=float), np.array(cols[1], dtype=float)
     return LoadResult(
-        np.array(cols[0], dtype=float),
-        np.array(cols[1], dtype=float),
+        due,
+        latency,
         np.array(cols[2], dtype=int),
         np.array(cols[3], dtype=bool),
         np.array(cols[4], dtype=int),
         np.array(cols[5], dtype=float),
-        elapsed,
+        float(np.max(due + latency)) if rows else wall,  # to the last answer, not to the hand-over
     )
+
+
+def _collect(
+    q: mp.Queue,  # type: ignore[type-arg]
+    procs: list[Any],
+    progress: Callable[[int], None] | None,
+) -> list[tuple[float, float, int, bool, int, float]]:
+    """Every client's rows, passing progress reports on as they come; fails if a client dies."""
+    rows: list[tuple[float, float, int, bool, int, float]] = []
+    pending = len(procs)
+    while pending:
+        try:
+            kind, payload = q.get(timeout=1.0)
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a load client exited with {dead[0]}") from None
+            continue
+        if kind == "rows":
+            rows.extend(payload)
+            pending -= 1
+        elif progress is not None:
+            progress(payload)
+    return rows

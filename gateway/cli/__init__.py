@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.cli.acceptance import add_acceptance_commands
+from gateway.cli.bench import add_bench_command
 from gateway.cli.deploy import add_deploy_commands
 from gateway.cli.features import add_feature_commands
 from gateway.cli.quiet import native_stderr_captured
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--repo", type=Path, default=Path("."), help="the checkout the stack runs from (default: .)"
     )
     add_deploy_commands(sub)
+    add_bench_command(sub)
     add_acceptance_commands(sub)
     return p
 
