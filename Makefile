@@ -19,7 +19,7 @@ REGISTRY ?= $(shell awk '/registry:/ {print $$2; exit}' deploy/settings.yaml)
 MODEL_STORE ?= models
 
 .PHONY: help install redis-server tools models up down status restart render validate test test-fast lint \
-        bench bench-programs fetch-models images push deploy smoke rollback clean
+        bench bench-programs fetch-models images push deploy smoke verify rollback clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -137,6 +137,17 @@ smoke: ## `gateway smoke` of every model in ENV (through kubectl port-forward): 
 	  name=$${m//_/-}; port=$$((port+1)); \
 	  $(BIN)/kubectl -n $$ns port-forward svc/logic-$$name $$port:80 >/dev/null 2>&1 & pf=$$!; sleep 3; \
 	  $(BIN)/gateway smoke $$m --url http://127.0.0.1:$$port; rc=$$?; kill $$pf; [ $$rc = 0 ] || exit $$rc; \
+	done
+
+VERIFY_N ?= 300
+VERIFY_FEATURES ?= live
+verify: ## `gateway verify` of every model in ENV (port-forward, admin token): served = offline; VERIFY_FEATURES=held also checks features
+	@ns=$$(awk '/^namespace:/ {print $$2}' deploy/k8s/overlays/$(ENV)/kustomization.yaml); port=18100; \
+	for m in $(MODELS); do \
+	  name=$${m//_/-}; port=$$((port+1)); \
+	  $(BIN)/kubectl -n $$ns port-forward svc/logic-$$name $$port:80 >/dev/null 2>&1 & pf=$$!; sleep 3; \
+	  $(BIN)/gateway verify $$m --url http://127.0.0.1:$$port --n $(VERIFY_N) --features $(VERIFY_FEATURES) -q; \
+	  rc=$$?; kill $$pf; [ $$rc = 0 ] || exit $$rc; \
 	done
 
 rollback: ## Undo the last rollout of every deployment in ENV

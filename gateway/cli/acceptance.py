@@ -53,6 +53,38 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 3
 
 
+def _drift(args: argparse.Namespace) -> int:
+    import requests
+
+    from gateway import artifacts
+    from gateway.acceptance import drift
+
+    url = service_url(args.model, args.url)
+    version = args.version
+    if version is None:
+        version = call("GET", f"{url}/v1/models/{args.model}").get("default_version")
+        if not version:
+            raise ValueError(f"{url}: serves no default version of {args.model}; name one with --version")
+    manifest = artifacts.read_manifest(artifacts.version_dir(args.root / args.model, int(version)))
+    if not (manifest.get("baseline") or {}).get("bins"):
+        raise ValueError(
+            f"{args.model} version {version}: its manifest records no drift baseline (packaged before)"
+        )
+    resp = requests.get(f"{url}/metrics", timeout=10)
+    resp.raise_for_status()
+    drifts = drift.report(drift.scrape(resp.text, args.model, int(version)), manifest)
+    print("\n".join(drift.lines(args.model, int(version), drifts)))
+    if args.plot:
+        drift.plot(args.model, int(version), drifts, args.plot)
+        print(f"plot: {args.plot}")
+    if args.json:
+        rows = [{"feature": d.feature, "psi": d.psi, "rows": d.rows, "band": d.band} for d in drifts]
+        args.json.write_text(
+            json.dumps({"model": args.model, "version": version, "features": rows}, indent=2) + "\n"
+        )
+    return 0
+
+
 def add_acceptance_commands(sub: Subparsers) -> None:
     vf = sub.add_parser(
         "verify",
@@ -96,3 +128,21 @@ def add_acceptance_commands(sub: Subparsers) -> None:
     vf.add_argument("--seed", type=int, default=0, help="which rows are drawn (default: 0)")
     vf.add_argument("--json", type=Path, default=None, help="also write the report as JSON to this file")
     vf.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    dr = sub.add_parser(
+        "drift",
+        help="drift report: PSI of live features and scores against the version's baseline, and a plot",
+        description="Read the service's /metrics (the drift bins every worker counts served rows into) and "
+        "compare with the held-out counts the version's manifest records: the population stability index "
+        "per key feature and for the score, with the usual bands (< 0.1 stable, 0.1-0.25 moderate, > 0.25 "
+        "significant). The same PSI is the gauge gateway_drift_psi{model,version,feature} on /metrics.",
+    )
+    dr.set_defaults(handler=_drift)
+    dr.add_argument("model")
+    dr.add_argument("--url", default=None, help="logic service (default: the model's in the local stack)")
+    add_root(dr)
+    dr.add_argument(
+        "--version", type=int, default=None, help="version to report (default: the service's default)"
+    )
+    dr.add_argument("--plot", type=Path, default=None, help="write live vs baseline histograms to this PNG")
+    dr.add_argument("--json", type=Path, default=None, help="also write the report as JSON to this file")

@@ -238,7 +238,12 @@ def test_every_pipeline_step_runs_on_a_laptop_and_credentials_come_from_bindings
         assert f"stage('{stage}')" in text
     assert text.index("stage('Approve prd')") < text.index("stage('Promote prd')")
     assert "input message:" in text
-    assert text.count("make rollback") == 3  # every smoke failure rolls its environment back
+    # every failed smoke (sit, stg, prd) or consistency check (sit, stg) rolls its environment back
+    for env in ("sit", "stg", "prd"):
+        assert f"make smoke ENV={env} || (make rollback ENV={env} && false)" in text
+    for env in ("sit", "stg"):
+        assert f"make verify ENV={env} || (make rollback ENV={env} && false)" in text
+        assert f"credentials('admin-token-{env}')" in text
 
 
 def test_nothing_cleans_away_published_versions() -> None:

@@ -18,6 +18,7 @@ from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from gateway.logic.drift import DriftCounter, psi_by_feature, version_bins
 from gateway.logic.orchestrator import Scored, Scorer
 from gateway.logic.web.metric_buffer import PENDING
 
@@ -68,7 +69,12 @@ class Metrics:
         self.shadow_drops = _counter(r, "gateway_shadow_dropped",
                                      "Answered requests not shadowed: queue full, shadow version gone, or its scoring failed.",
                                      ["model", "reason"])  # fmt: skip
+        self.drift = _counter(r, "gateway_drift_bin",
+                              "Served rows per drift bin of each key feature and of the score (full-path answers); "
+                              "the bins and their baseline counts are in the version's manifest.",
+                              ["model", "version", "feature", "bin"])  # fmt: skip
         self._scorer: Scorer | None = None
+        self._drift: dict[int, tuple[DriftCounter, dict[tuple[str, int], Any]]] = {}
 
     def watch(self, scorer: Scorer) -> None:
         """Report ``scorer``'s version and circuit states with every scrape (this worker's view)."""
@@ -95,6 +101,23 @@ class Metrics:
             PENDING.inc(self.degraded.labels(model, d.reason, d.source))
         values = [v for rec in scored.data if isinstance(v := rec.get(score_field), float)]
         PENDING.observe(self.scores.labels(model, version), values)
+        if d is None and scored.features is not None and isinstance(scored.model["version"], int):
+            self._count_drift(model, scored.model["version"], scored, values)
+
+    def _count_drift(self, model: str, version: int, scored: Scored, scores: list[float]) -> None:
+        entry = self._drift.get(version)
+        if entry is None:
+            mv = self._scorer.versions.held(version) if self._scorer is not None else None
+            if mv is None:
+                return
+            entry = self._drift[version] = (DriftCounter(version_bins(mv.manifest)), {})
+        counter, children = entry
+        assert scored.features is not None
+        for feature, i, n in counter.counts(scored.features.columns, scored.rows or [], scores):
+            child = children.get((feature, i))
+            if child is None:
+                child = children[(feature, i)] = self.drift.labels(model, str(version), feature, str(i))
+            PENDING.inc(child, n)
 
     def request_done(
         self, model: str, scored: Scored | None, endpoint: str, status: int, seconds: float
@@ -124,7 +147,47 @@ class Metrics:
                 registry.register(States(self._scorer))
         else:
             registry = self.registry
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        families = list(registry.collect())
+        if self._scorer is not None:
+            families.append(drift_psi(self._scorer, families))
+        return Response(generate_latest(Collected(families)), mimetype=CONTENT_TYPE_LATEST)
+
+
+class Collected:
+    """Metric families already collected, exposed again (with what was computed from them)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def drift_psi(scorer: Scorer, families: list[Metric]) -> GaugeMetricFamily:
+    """PSI per version and feature from the drift bins summed over every worker."""
+    counts: dict[int, dict[str, dict[int, float]]] = {}
+    for family in families:
+        if family.name != "gateway_drift_bin":
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            lab = sample.labels
+            per = counts.setdefault(int(lab["version"]), {}).setdefault(lab["feature"], {})
+            per[int(lab["bin"])] = per.get(int(lab["bin"]), 0.0) + sample.value
+    gauge = GaugeMetricFamily(
+        "gateway_drift_psi",
+        "Population stability index of served rows against the version's held-out baseline, per feature "
+        "and for the score (all workers; < 0.1 stable, 0.1-0.25 moderate, > 0.25 significant shift).",
+        labels=["model", "version", "feature"],
+    )
+    for version, per_feature in sorted(counts.items()):
+        mv = scorer.versions.held(version)
+        if mv is None:
+            continue
+        for feature, (value, _) in sorted(psi_by_feature(per_feature, version_bins(mv.manifest)).items()):
+            gauge.add_metric([scorer.spec.name, str(version), feature], value)
+    return gauge
 
 
 class States:

@@ -164,6 +164,18 @@ def build(spec: ModelSpec) -> dict[str, Any]:
                 "post": {
                     "summary": f"Score with model {spec.name}",
                     "operationId": "get_score",
+                    "parameters": [
+                        {
+                            "name": "X-Gateway-Explain",
+                            "in": "header",
+                            "required": False,
+                            "description": "With the admin bearer token (Authorization: Bearer ...): the answer "
+                            "also carries the feature values it was computed from, per request row "
+                            "(`features`: columns, vectors, rows scored from defaults, snapshots); "
+                            "what `gateway verify` reads.",
+                            "schema": {"type": "string", "enum": ["features"]},
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Request"}}},
