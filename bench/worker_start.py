@@ -1,4 +1,4 @@
-"""A logic worker's start: memory and time with the compiled transformer file vs the pickle.
+"""A logic worker's start: memory and time with the compiled files vs the pickles.
 
 Each sample is a fresh Python process that does what a gunicorn worker does before its
 first request: import ``gateway.logic.web.app`` and build the app for a model (risk unless
@@ -7,9 +7,11 @@ measured, alternating, so machine noise hits both alike:
 
 * ``artifact``  the version as published: ``transformer.compiled.npz`` is loaded with
                 numpy alone (no unpickling, no scikit-learn, pandas or scipy);
-* ``pickle``    the same version as published before compiled files existed (the file
-                and its manifest record removed): ``transformer.pkl`` is unpickled, which
-                imports scikit-learn and pandas, and compiled at load.
+* ``pickle``    the same version as published before compiled files existed (the files
+                and their manifest records removed): ``transformer.pkl`` is unpickled, which
+                imports scikit-learn and pandas, and compiled at load; for ``backend:
+                sklearn`` (``--model risk_lr``) the estimator pickle is unpickled too, instead
+                of its ``estimator.compiled.npz``.
 
 Redis and the graph are not contacted (clients connect lazily), so the numbers are the
 worker's own. Printed per path: median seconds for the import, the app build and the
@@ -33,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench import REPO
 
 HEAVY = ("sklearn", "pandas", "scipy")
@@ -54,7 +58,8 @@ mb = lambda key: int(status[key].split()[0]) / 1024
 from gateway.logic.web.state import app_state
 versions = app_state(app).scorer.versions
 print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "rss_mb": mb("VmRSS"), "hwm_mb": mb("VmHWM"),
-                  "source": [mv.transform.source for mv in versions.values()],
+                  "source": [mv.transform.source + ("" if mv.estimator is None else "+" + type(mv.estimator).__name__)
+                             for mv in (slot.mv for slot in versions.status()) if mv is not None],
                   "heavy": sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].split(",")))}))
 """
 
@@ -79,7 +84,17 @@ def pickle_only_copy(vdir: Path, scratch: Path) -> Path:
         raise SystemExit(f"{vdir}: has no compiled transformer; rebuild it (make models)")
     (dst / record["file"]).unlink()
     del manifest["files"][record["file"]]
+    compiled = (manifest.get("estimator") or {}).pop("compiled", None)  # backend sklearn
+    if compiled and compiled.get("file"):
+        (dst / compiled["file"]).unlink()
+        del manifest["files"][compiled["file"]]
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    spec = yaml.safe_load((vdir.parent / "model.yaml").read_text())
+    if spec.get("extends"):  # the spec it builds on, beside it
+        (scratch / spec["extends"]).mkdir(exist_ok=True)
+        shutil.copy(
+            vdir.parent.parent / spec["extends"] / "model.yaml", scratch / spec["extends"] / "model.yaml"
+        )
     return scratch
 
 

@@ -102,3 +102,66 @@ def test_tampered_estimator_is_refused(
     body = client.post("/get_score", json=EXAMPLE).get_json()
     assert body["degraded"] is True and (body["reason"], body["source"]) == ("graph_unavailable", "default")
     assert [d["score"] for d in body["data"]] == [0.29] * 3
+
+
+def test_workers_serve_the_compiled_estimator_without_importing_scikit_learn(
+    built_models: Path, risk_features: Callable[..., str], tmp_path: Path
+) -> None:
+    from gateway.procs import Proc, children, http_ok, logic_command, rss_mb, wait_for
+
+    manifest = json.loads((built_models / "risk_lr" / "1" / "manifest.json").read_text())
+    assert manifest["estimator"]["compiled"]["file"] == "estimator.compiled.npz"
+    assert manifest["estimator"]["compiled"]["verified"]["max_abs_diff"] <= 1e-9
+    port = free_port()
+    proc = Proc(
+        logic_command(),
+        tmp_path / "logic.log",
+        env={
+            "GATEWAY_MODEL": "risk_lr",
+            "GATEWAY_MODELS_ROOT": str(built_models),
+            "GATEWAY_REDIS_URL": risk_features(7, "risk_lr"),
+            "GATEWAY_BIND": f"127.0.0.1:{port}",
+            "GATEWAY_WORKERS": "2",
+        },
+        cwd=REPO,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(http_ok(f"{url}/ready"), 60, "logic service", proc)
+        import requests
+
+        body = requests.post(f"{url}/get_score", json=EXAMPLE, timeout=10).json()
+        online = np.array([d["score"] for d in body["data"]])
+        np.testing.assert_allclose(online, offline(built_models, EXAMPLE["data"]), atol=1e-6, rtol=0)
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "/sklearn/" not in maps, "a worker loaded scikit-learn"
+            assert rss_mb(pid) <= 150, f"worker RSS {rss_mb(pid):.0f} MB"
+        assert "compiled estimator loaded (numpy only)" in proc.output()
+    finally:
+        proc.stop()
+
+
+def test_a_version_without_a_compiled_estimator_is_served_from_its_pickle(
+    built_models: Path, tmp_path: Path, risk_features: Callable[..., str]
+) -> None:
+    import shutil
+
+    from gateway import artifacts
+
+    root = tmp_path / "models"
+    shutil.copytree(built_models / "risk_lr", root / "risk_lr")
+    (root / "risk").mkdir()
+    shutil.copy(built_models / "risk" / "model.yaml", root / "risk" / "model.yaml")
+    vdir = root / "risk_lr" / "1"
+    (vdir / "estimator.compiled.npz").unlink()  # as versions published before compiled estimators
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    del manifest["estimator"]["compiled"]
+    manifest["files"] = artifacts.hash_tree(vdir)
+    (vdir / "manifest.json").write_text(json.dumps(manifest))
+    app = create_app(Settings(model="risk_lr", models_root=root, redis_url=risk_features(7, "risk_lr")))
+    body = app.test_client().post("/get_score", json=EXAMPLE).get_json()
+    online = np.array([d["score"] for d in body["data"]])
+    np.testing.assert_allclose(online, offline(built_models, EXAMPLE["data"]), atol=1e-6, rtol=0)
