@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     graph_deadline_ms: int | None = Field(
         None, ge=1, description="Override the spec's per-call graph deadline."
     )
+    coalesce_max_rows: int = Field(
+        512,
+        ge=0,
+        description="Merge a worker's concurrent Predicts of one version into one graph call of up to this "
+        "many rows (a request never waits when no call is in flight); 0 sends every request on its own.",
+    )
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Largest accepted request body; larger gets 413."
     )

@@ -28,7 +28,7 @@ def graph_client(spec: GraphModelSpec, settings: Settings) -> GraphClient:
 
 def make_predictor(spec: ModelSpec, settings: Settings) -> Predictor:
     if isinstance(spec, GraphModelSpec):
-        return GraphPredictor(graph_client(spec, settings), spec.graph.output)
+        return GraphPredictor(graph_client(spec, settings), spec.graph.output, settings.coalesce_max_rows)
     return SklearnPredictor(spec.estimator)
 
 

@@ -106,9 +106,14 @@ class GraphClient:
         return self._predict, self._status
 
     def predict(
-        self, inputs: Mapping[str, np.ndarray[Any, Any]], output: str, version: int
+        self,
+        inputs: Mapping[str, np.ndarray[Any, Any]],
+        output: str,
+        version: int,
+        timeout_s: float | None = None,
     ) -> np.ndarray[Any, Any]:
-        """Run the signature pinned to ``version``; returns the ``output`` tensor."""
+        """Run the signature pinned to ``version`` (within ``timeout_s``, default the deadline);
+        returns the ``output`` tensor."""
         stub, _ = self._stubs()
         req = predict_pb2.PredictRequest()
         spec = req.model_spec
@@ -119,7 +124,7 @@ class GraphClient:
             write_proto(req.inputs[alias], value)
         req.output_filter.append(output)
         try:
-            resp = self._call(stub.Predict, req)
+            resp = self._call(stub.Predict, req, timeout_s)
         except errors.NotFound as e:
             # The logic tier pinned a version the graph does not serve: the tiers disagree for a
             # moment (a version leaving, a graph restarting). The server's problem, not the caller's.
@@ -147,9 +152,9 @@ class GraphClient:
             for s in resp.model_version_status
         }
 
-    def _call(self, method: Any, req: Any) -> Any:
+    def _call(self, method: Any, req: Any, timeout_s: float | None = None) -> Any:
         """The call within the deadline; once more on UNAVAILABLE, within what is left of it."""
-        deadline = time.monotonic() + self.deadline_s
+        deadline = time.monotonic() + (self.deadline_s if timeout_s is None else timeout_s)
         for attempt in (1, 2):
             try:
                 return method(req, timeout=max(deadline - time.monotonic(), 0.001))

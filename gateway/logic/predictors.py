@@ -6,10 +6,12 @@ version manager which versions they serve (``served``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
+from gateway.logic.coalesce import Coalescer
 from gateway.logic.graph_client import GraphClient, GraphVersion
 from gateway.logic.versions.loader import ModelVersion
 from gateway.spec import EstimatorSpec
@@ -30,12 +32,20 @@ class Predictor(Protocol):
 class GraphPredictor:
     """The TensorFlow backend: Predict on the graph service, pinned to the version, one output tensor."""
 
-    def __init__(self, client: GraphClient, output: str) -> None:
+    def __init__(self, client: GraphClient, output: str, coalesce_max_rows: int = 0) -> None:
         self.client = client
         self.output = output
+        self.coalescer = (
+            Coalescer(self._call, client.deadline_s, coalesce_max_rows) if coalesce_max_rows > 0 else None
+        )
 
     def predict(self, inputs: dict[str, Array], mv: ModelVersion) -> Array:
+        if self.coalescer is not None:
+            return self.coalescer.predict(inputs, mv.version)
         return self.client.predict(inputs, self.output, mv.version)
+
+    def _call(self, inputs: Mapping[str, Array], version: int, left_s: float) -> Array:
+        return self.client.predict(inputs, self.output, version, timeout_s=left_s)
 
     def served(self) -> dict[int, GraphVersion]:
         return self.client.versions()
