@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from gateway.cli.common import Subparsers
 
 
+def service_version(url: str, model: str, given: int | None) -> int:
+    """``given``, else the version the service answers with by default."""
+    if given is not None:
+        return given
+    version = call("GET", f"{url}/v1/models/{model}").get("default_version")
+    if not version:
+        raise ValueError(f"{url}: serves no default version of {model}; name one with --version")
+    return int(version)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from gateway import artifacts
     from gateway.acceptance import heldout
@@ -27,11 +37,7 @@ def _verify(args: argparse.Namespace) -> int:
     spec = load_spec(args.root / args.model / "model.yaml")
     url = service_url(args.model, args.url)
     token = admin_token(args.token)
-    version = args.version
-    if version is None:  # the version the service answers with by default
-        version = call("GET", f"{url}/v1/models/{args.model}").get("default_version")
-        if not version:
-            raise ValueError(f"{url}: serves no default version of {args.model}; name one with --version")
+    version = service_version(url, args.model, args.version)
     vdir = artifacts.version_dir(args.root / args.model, int(version))
     held = heldout.read_rows(spec, args.rows) if args.rows else heldout.load(vdir)
     report = verify(
@@ -60,11 +66,7 @@ def _drift(args: argparse.Namespace) -> int:
     from gateway.acceptance import drift
 
     url = service_url(args.model, args.url)
-    version = args.version
-    if version is None:
-        version = call("GET", f"{url}/v1/models/{args.model}").get("default_version")
-        if not version:
-            raise ValueError(f"{url}: serves no default version of {args.model}; name one with --version")
+    version = service_version(url, args.model, args.version)
     manifest = artifacts.read_manifest(artifacts.version_dir(args.root / args.model, int(version)))
     if not (manifest.get("baseline") or {}).get("bins"):
         raise ValueError(

@@ -21,32 +21,11 @@ import requests
 
 from gateway.acceptance.heldout import sample_requests
 from gateway.cli import main
-from gateway.procs import Proc, free_port, http_ok, logic_command, wait_for
-from tests.support import REPO
+from gateway.procs import Proc
+from tests.support import start_logic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REQUESTS = 400
-
-
-def _logic(root: Path, redis_url: str, grpc_port: int, log: Path) -> tuple[Proc, str]:
-    port = free_port()
-    proc = Proc(
-        logic_command(),
-        log,
-        env={
-            "GATEWAY_MODEL": "risk",
-            "GATEWAY_MODELS_ROOT": str(root),
-            "GATEWAY_REDIS_URL": redis_url,
-            "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{grpc_port}"]),
-            "GATEWAY_BIND": f"127.0.0.1:{port}",
-            "GATEWAY_WORKERS": "2",
-            "GATEWAY_ACCESS_LOG": "false",
-        },
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(http_ok(f"{url}/ready"), 120, "logic service", proc)
-    return proc, url
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +42,7 @@ def services(
     urls: list[str] = []
     try:
         for name in ("plain", "shifted"):
-            proc, url = _logic(built_models, redis_url, risk_graph, logs / f"{name}.log")
+            proc, url = start_logic("risk", built_models, redis_url, logs / f"{name}.log", risk_graph)
             procs.append(proc)
             urls.append(url)
         yield urls[0], urls[1]

@@ -28,9 +28,9 @@ from gateway import artifacts
 from gateway.cli import main
 from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS, version_flags
 from gateway.logic.versions import config_file
-from gateway.procs import Proc, free_port, graph_command, http_ok, logic_command, python, wait_for
+from gateway.procs import Proc, free_port, graph_command, python
 from gateway.spec import load_spec
-from tests.support import REPO
+from tests.support import REPO, start_logic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.tensorflow]
 TOKEN = "verify-test-token"
@@ -59,26 +59,10 @@ def _spec_with(src: Path, dst: Path, **changes: object) -> None:
 
 
 def _logic(root: Path, redis_url: str, grpc_port: int, config: Path, log: Path) -> tuple[Proc, str]:
-    port = free_port()
-    proc = Proc(
-        logic_command(),
-        log,
-        env={
-            "GATEWAY_MODEL": "risk",
-            "GATEWAY_MODELS_ROOT": str(root),
-            "GATEWAY_REDIS_URL": redis_url,
-            "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{grpc_port}"]),
-            "GATEWAY_BIND": f"127.0.0.1:{port}",
-            "GATEWAY_WORKERS": "1",
-            "GATEWAY_MODEL_CONFIG_FILE": str(config),
-            "GATEWAY_ADMIN_TOKEN": TOKEN,
-            "GATEWAY_ACCESS_LOG": "false",
-        },
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(http_ok(f"{url}/ready"), 120, "logic service", proc)
-    return proc, url
+    return start_logic(
+        "risk", root, redis_url, log, grpc_port,
+        GATEWAY_WORKERS="1", GATEWAY_MODEL_CONFIG_FILE=str(config), GATEWAY_ADMIN_TOKEN=TOKEN,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -107,27 +107,14 @@ def test_tampered_estimator_is_refused(
 def test_workers_serve_the_compiled_estimator_without_importing_scikit_learn(
     built_models: Path, risk_features: Callable[..., str], tmp_path: Path
 ) -> None:
-    from gateway.procs import Proc, children, http_ok, logic_command, rss_mb, wait_for
+    from gateway.procs import children, rss_mb
+    from tests.support import start_logic
 
     manifest = json.loads((built_models / "risk_lr" / "1" / "manifest.json").read_text())
     assert manifest["estimator"]["compiled"]["file"] == "estimator.compiled.npz"
     assert manifest["estimator"]["compiled"]["verified"]["max_abs_diff"] <= 1e-9
-    port = free_port()
-    proc = Proc(
-        logic_command(),
-        tmp_path / "logic.log",
-        env={
-            "GATEWAY_MODEL": "risk_lr",
-            "GATEWAY_MODELS_ROOT": str(built_models),
-            "GATEWAY_REDIS_URL": risk_features(7, "risk_lr"),
-            "GATEWAY_BIND": f"127.0.0.1:{port}",
-            "GATEWAY_WORKERS": "2",
-        },
-        cwd=REPO,
-    )
+    proc, url = start_logic("risk_lr", built_models, risk_features(7, "risk_lr"), tmp_path / "logic.log")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(http_ok(f"{url}/ready"), 60, "logic service", proc)
         import requests
 
         body = requests.post(f"{url}/get_score", json=EXAMPLE, timeout=10).json()
