@@ -57,6 +57,21 @@ class PendingMetrics:
             self._add(value, amount)
         self._ensure_flusher()
 
+    def inc_many(self, pairs: Iterable[tuple[Any, float]]) -> None:
+        """``counter.inc(amount)`` for each pair, under one lock."""
+        if not self.buffered:
+            for counter, amount in pairs:
+                counter.inc(amount)
+            return
+        with self._lock:
+            for counter, amount in pairs:
+                value = getattr(counter, "_value", None)
+                if value is None:
+                    counter.inc(amount)
+                else:
+                    self._add(value, amount)
+        self._ensure_flusher()
+
     def observe(self, hist: Any, values: Iterable[float]) -> None:
         """``hist.observe(v)`` for each of ``values``."""
         bounds = getattr(hist, "_upper_bounds", None)

@@ -113,11 +113,13 @@ class Metrics:
             entry = self._drift[version] = (DriftCounter(version_bins(mv.manifest)), {})
         counter, children = entry
         assert scored.features is not None
+        touched = []
         for feature, i, n in counter.counts(scored.features.columns, scored.rows or [], scores):
             child = children.get((feature, i))
             if child is None:
                 child = children[(feature, i)] = self.drift.labels(model, str(version), feature, str(i))
-            PENDING.inc(child, n)
+            touched.append((child, n))
+        PENDING.inc_many(touched)
 
     def request_done(
         self, model: str, scored: Scored | None, endpoint: str, status: int, seconds: float

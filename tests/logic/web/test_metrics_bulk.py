@@ -75,3 +75,16 @@ def test_unbuffered_pending_applies_at_once() -> None:
     reg, h = _hist()
     PendingMetrics(flush_ms=0).observe(h.labels("x"), [0.3, 0.7])
     assert reg.get_sample_value("s_count", {"m": "x"}) == 2
+
+
+def test_many_counters_under_one_lock_add_up_like_one_by_one() -> None:
+    from prometheus_client import Counter
+
+    reg = CollectorRegistry()
+    c = Counter("d", "drift bins", ["bin"], registry=reg)
+    for flush_ms in (60_000, 0):  # buffered, then applied at once
+        pending = PendingMetrics(flush_ms=flush_ms)
+        pending.inc_many([(c.labels("0"), 1), (c.labels("3"), 2), (c.labels("0"), 4)])
+        pending.flush()
+    assert reg.get_sample_value("d_total", {"bin": "0"}) == 10
+    assert reg.get_sample_value("d_total", {"bin": "3"}) == 4
