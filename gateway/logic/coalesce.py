@@ -15,7 +15,6 @@ every member's error.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -71,7 +70,9 @@ class Coalescer:
             self._send(me.batch)
             self._hand_over()
         if me.error is not None:
-            raise copy.copy(me.error)
+            # The call's own exception object, in every member's thread: its type and fields are
+            # what the callers dispatch on (some errors cannot be rebuilt from their args).
+            raise me.error
         assert me.result is not None
         return me.result
 
