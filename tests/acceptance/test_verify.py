@@ -149,21 +149,16 @@ def test_the_served_version_answers_like_the_offline_model(
     assert report["max_abs_diff"] <= 1e-5
 
 
-def test_another_versions_transformer_fails_the_model_path(
-    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "version", ["4", "5"], ids=["another-versions-transformer", "a-graph-serving-another-version"]
+)
+def test_a_transformer_or_graph_of_another_version_fails_the_model_path(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str], version: str
 ) -> None:
-    code, out = verify(deployment, capsys, "--version", "4")
+    code, out = verify(deployment, capsys, "--version", version)
     assert code == 3, out
     assert "model path:   FAILED" in out and "feature path: ok" in out
     assert '  request {"data":[{"customer_id":"C' in out  # the offending request is shown
-
-
-def test_a_graph_serving_another_version_fails_the_model_path(
-    deployment: Deployment, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out = verify(deployment, capsys, "--version", "5")
-    assert code == 3, out
-    assert "model path:   FAILED" in out and "feature path: ok" in out
 
 
 def test_a_different_post_processing_fails_the_model_path(
