@@ -40,6 +40,7 @@ import requests
 
 from bench import REPO
 from bench.logic_bench import Bench
+from gateway import artifacts
 from gateway.acceptance.heldout import sample_requests
 from gateway.featurestore.table import read_table
 from gateway.loadgen import run_load
@@ -113,7 +114,10 @@ def main() -> int:
         raise SystemExit(f"{args.mlserver}: no such file (see the module docstring to install MLServer)")
     root = args.models_root.resolve()
     spec = load_spec(root / MODEL / "model.yaml")
-    vdir = max((p for p in (root / MODEL).iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    latest = artifacts.latest_version(root / MODEL)
+    if latest is None:
+        raise SystemExit(f"{root / MODEL}: no published version (make models)")
+    vdir = artifacts.version_dir(root / MODEL, latest)
     columns = list(spec.transformer.columns)
     bodies, v2 = request_bodies(root, args.requests, columns)
     with ExitStack() as stack:

@@ -37,19 +37,8 @@ def risk_scores(
 ) -> np.ndarray[Any, Any]:
     import tensorflow as tf
 
-    spec = load_spec(spec_path)
-    customers = _customers(demo)
-    view = spec.view("profile")
-    rows = []
-    for rec in records:
-        row = {f.name: rec.get(f.name, f.default) for f in spec.request.fields}
-        cid = rec["customer_id"]
-        for name, field in view.fields.items():
-            row[name] = customers.loc[cid, name] if cid in customers.index else field.default
-        rows.append(row)
-    frame = pd.DataFrame(rows)[spec.transformer.columns]
     transformer, fn = _version(vdir)
-    x = np.asarray(transformer.transform(frame), dtype=np.float32)
+    x = np.asarray(transformer.transform(risk_frame(spec_path, demo, records)), dtype=np.float32)
     return np.asarray(fn(features=tf.constant(x))["probability"].numpy()).reshape(-1)
 
 

@@ -122,13 +122,14 @@ class Built:
     rows: list[int]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (what JSON and comparisons take)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
 def _typed(value: Any, kind: str) -> Any:
     """A stored cell as the request field's type (tables keep integers as floats)."""
-    value = _plain(value)
+    value = plain(value)
     if kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
@@ -192,22 +193,18 @@ def _ranking(
     return out
 
 
-def latest_version(base: Path) -> int:
-    versions = sorted(
-        int(p.name) for p in base.iterdir() if p.name.isdigit() and (p / "manifest.json").exists()
-    )
-    if not versions:
-        raise FileNotFoundError(f"{base}: no published version")
-    return versions[-1]
-
-
 def sample_requests(
     models_root: Path, model: str, n: int, seed: int = 0, version: int | None = None
 ) -> list[dict[str, Any]]:
     """``n`` request bodies from the held-out rows of ``version`` (default: the newest)."""
+    from gateway import artifacts
     from gateway.spec import load_spec
 
     spec = load_spec(models_root / model / "model.yaml")
     base = models_root / model
-    vdir = base / str(version if version is not None else latest_version(base))
+    if version is None:
+        version = artifacts.latest_version(base)
+        if version is None:
+            raise FileNotFoundError(f"{base}: no published version")
+    vdir = artifacts.version_dir(base, version)
     return [b.body for b in build_requests(spec, load(vdir), n, seed)]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gateway import artifacts
-from gateway.acceptance.heldout import Built, HeldOut, build_requests
+from gateway.acceptance.heldout import Built, HeldOut, build_requests, plain
 from gateway.errors import ArtifactError
 from gateway.logic.postprocess import PostProcessor
 from gateway.spec import GraphModelSpec, ModelSpec, SklearnModelSpec
@@ -56,6 +56,7 @@ class FeatureDiff:
     field: str
     live: Any
     expected: Any
+    request: dict[str, Any] | None = None  # the request that read it
 
 
 @dataclass
@@ -113,8 +114,13 @@ class Report:
                     else f"{len(self.feature_diffs)} values differ, over {len(entities)} entities"
                 )
             )
+            shown: set[str] = set()
             for d in self.feature_diffs[: SHOWN * 2]:
                 out.append(f"  {d.entity} {d.key!r} {d.field}: live {d.live!r}, rows {d.expected!r}")
+                request = _json(d.request)
+                if request not in shown:  # the offending request, once
+                    shown.add(request)
+                    out.append(f"    in request {request}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -130,7 +136,9 @@ class Report:
             "feature_path": {
                 "checked": self.features_checked,
                 "ok": self.features_ok,
-                "differences": [d.__dict__ for d in self.feature_diffs],
+                "differences": [
+                    {k: v for k, v in d.__dict__.items() if k != "request"} for d in self.feature_diffs
+                ],
             },
             "ok": self.ok,
         }
@@ -255,14 +263,10 @@ def feature_diffs(
             for name in view.fields:
                 if name not in frame.columns or name not in columns:
                     continue
-                live, want = columns[name][i], _plain(frame.at[row, name])
+                live, want = columns[name][i], plain(frame.at[row, name])
                 if not _same(live, want):
                     out.append(FeatureDiff(view.entity, key, name, live, want))
     return out
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _same(live: Any, want: Any) -> bool:
@@ -316,8 +320,10 @@ def verify(
         answered.append((b, body, answer))
     _check_model(offline, answered, report)
     if check_features:
-        for b, _, answer in answered:
-            report.feature_diffs += feature_diffs(spec, held, b, answer["features"])
+        for b, body, answer in answered:
+            for d in feature_diffs(spec, held, b, answer["features"]):
+                d.request = body
+                report.feature_diffs.append(d)
     return report
 
 

@@ -184,6 +184,7 @@ def test_another_feature_snapshot_fails_the_feature_path_naming_entities_and_fie
         assert "model path:   ok" in out  # the service computed right from what it read
         assert "feature path: FAILED" in out
         assert "customer 'C" in out and " income: live " in out
+        assert '    in request {"data":[{"customer_id":"C' in out  # the offending request is shown
         assert " age: " not in out  # only the field that changed is named
         code, out = verify(deployment, capsys, "--version", "1", "--features", "live")
         assert code == 0, out

@@ -30,15 +30,13 @@ from gateway.procs import (
     free_port,
     graph_command,
     graph_serving,
-    http_ok,
-    logic_command,
     start_redis,
     wait_for,
 )
 from gateway.spec import load_spec
+from tests import support
 from tests.loadgen import Load, Shot
 from tests.reference import risk_light_scores
-from tests.support import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DEADLINE_S = 0.3  # the risk spec's graph deadline
@@ -80,26 +78,10 @@ class Stack:
 
 
 def start_logic(root: Path, redis_port: int, grpc_port: int, log: Path, **env: str) -> tuple[Proc, str]:
-    port = free_port()
-    proc = Proc(
-        logic_command(),
-        log,
-        env={
-            "GATEWAY_MODEL": "risk",
-            "GATEWAY_MODELS_ROOT": str(root),
-            "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{grpc_port}"]),
-            "GATEWAY_BIND": f"127.0.0.1:{port}",
-            "GATEWAY_WORKERS": "2",
-            "GATEWAY_ACCESS_LOG": "false",
-            "GATEWAY_METRICS_FLUSH_MS": "200",
-            **env,
-        },
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(http_ok(f"{url}/ready"), 90, "logic service", proc)
-    return proc, url
+    return support.start_logic(
+        "risk", root, f"redis://127.0.0.1:{redis_port}/0", log, grpc_port, ready_s=90,
+        GATEWAY_METRICS_FLUSH_MS="200", **env,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from gateway.procs import Proc, free_port, graph_command, http_ok, logic_command
 from gateway.spec import load_spec
 from tests.loadgen import Load, Shot, p99
 from tests.reference import risk_scores
-from tests.support import REPO
+from tests.support import REPO, start_logic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.tensorflow]
 TOKEN = "rollout-test-token"
@@ -263,24 +263,10 @@ def test_corrupt_versions_are_refused_and_the_old_one_keeps_answering(live: Live
 def test_sigterm_under_load_drops_nothing(
     built_models: Path, risk_features: Callable[..., str], risk_graph: int, tmp_path: Path
 ) -> None:
-    port = free_port()
-    logic = Proc(
-        logic_command(),
-        tmp_path / "logic.log",
-        env={
-            "GATEWAY_MODEL": "risk",
-            "GATEWAY_MODELS_ROOT": str(built_models),
-            "GATEWAY_REDIS_URL": risk_features(11),
-            "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{risk_graph}"]),
-            "GATEWAY_BIND": f"127.0.0.1:{port}",
-            "GATEWAY_WORKERS": "2",
-            "GATEWAY_DRAIN_SECONDS": "1",
-            "GATEWAY_ACCESS_LOG": "false",
-        },
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(http_ok(f"{url}/ready"), 60, "logic", logic)
+    logic, url = start_logic(
+        "risk", built_models, risk_features(11), tmp_path / "logic.log", risk_graph, ready_s=60,
+        GATEWAY_DRAIN_SECONDS="1",
+    )  # fmt: skip
     customers = [f"C{i:06d}" for i in range(100)]
 
     def make(rnd: random.Random) -> dict[str, Any]:
