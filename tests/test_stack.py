@@ -160,7 +160,9 @@ def _supervisor_restarts(stack: Stack, ports: dict[str, Any], redis_port: int) -
 
     def ready_and_full() -> bool:
         r = requests.get(f"http://127.0.0.1:{risk}/ready", timeout=5)
-        return r.status_code == 200 and r.json()["checks"]["full"] is True and full_answer(risk, "risk")
+        if r.status_code != 200 or r.json()["checks"]["full"] is not True:  # kept as the last error
+            raise AssertionError(f"/ready answered {r.status_code}: {r.text}")
+        return full_answer(risk, "risk")
 
     wait_for(ready_and_full, 120, "risk full answers after its graph restarted", interval=0.5)
 

@@ -29,7 +29,7 @@ from gateway.logic.postprocess import PostProcessor
 from gateway.logic.predictors import Predictor
 from gateway.logic.request import RequestValidator, ScoreRequest
 from gateway.logic.resilience.admission import InFlight, marked_shed
-from gateway.logic.resilience.breaker import CircuitBreaker
+from gateway.logic.resilience.breaker import Circuit, CircuitBreaker
 from gateway.logic.resilience.fallback import FallbackChain
 from gateway.logic.resilience.guard import Degrade, GuardedModel
 from gateway.logic.shadow import Shadow
@@ -99,7 +99,7 @@ class Scorer:
         graph = isinstance(spec, GraphModelSpec)
         self.breaker = CircuitBreaker(spec.circuit) if graph else None
         if self.breaker is not None:  # the manager's status call each poll doubles as a health check
-            versions.on_backend = self.breaker.health
+            versions.on_backend = self._graph_checked
         self.model = GuardedModel(predictor, self.breaker)
         self.admission = InFlight(spec.overload.max_in_flight)
         # An in-process estimator takes the transformed matrix as its one input.
@@ -240,11 +240,35 @@ class Scorer:
             for alias, src in self.inputs.items()
         }
 
-    def warm(self, mv: ModelVersion) -> None:
-        """One request through the full path pinned to ``mv``: features, transform, model, post-processing."""
+    def warm(self, mv: ModelVersion, model: Predictor | GuardedModel | None = None) -> None:
+        """One request through the full path pinned to ``mv``: features, transform, model, post-processing.
+
+        ``model`` is the predictor itself by default: warming a version that is not serving yet
+        must not count for or against the circuit of the one that is.
+        """
         req = self.validator.validate(warmup_payload(self.spec, mv.manifest, 0))
         feats = self.features.fetch(req.entity_ids)
-        self._shape(req, self.predictor.predict(self.model_inputs(self._matrix(req, feats, mv), feats), mv))
+        inputs = self.model_inputs(self._matrix(req, feats, mv), feats)
+        self._shape(req, (model or self.predictor).predict(inputs, mv))
+
+    def _graph_checked(self, answered: bool) -> None:
+        """Each version poll's status call: the circuit hears whether the graph answered it.
+
+        When the graph answers again while the circuit is open, the poller sends the half-open
+        probe itself (a warm-up request on the default version, through the circuit), so the
+        circuit closes, and readiness says ``full`` again, without waiting for traffic; and no
+        caller's request is the one that finds out whether the graph is really back.
+        """
+        b = self.breaker
+        assert b is not None
+        b.health(answered)
+        if not answered or b.state == Circuit.CLOSED or self.versions.routing.default is None:
+            return
+        try:
+            with self.versions.lease(None, None, None) as leased:
+                self.warm(leased.mv, self.model)
+        except (Degrade, GatewayError):  # not time to probe yet, or the probe failed: it stays open
+            pass
 
     def _matrix(self, req: ScoreRequest, feats: Features, mv: ModelVersion) -> Array:
         return mv.transform(self.assemble(req.rows, req.shared_row, feats.columns), req.size)

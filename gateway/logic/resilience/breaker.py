@@ -7,7 +7,8 @@ deadline wait) for at least ``open_s``, and, when something checks the graph's h
 the background (``health``: the version manager's status call every poll), until that check
 has passed since it opened, so no request waits on a graph that does not answer at all.
 Then half-open: one call goes through as a probe, the others are refused; the probe's
-success closes the circuit, its failure opens it again.
+success closes the circuit, its failure opens it again. The version poller sends that probe
+itself once its check passes (``Scorer._graph_checked``), so a circuit closes without traffic.
 """
 
 from __future__ import annotations

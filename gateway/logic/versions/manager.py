@@ -101,7 +101,9 @@ class VersionManager:
         self._backend = backend
         self.warm = warm
         self.events: Events = lambda version, event, detail: None
-        self.on_backend: Callable[[bool], None] = lambda ok: None  # each poll's backend check
+        # Each background poll's backend check (did the status call answer?), after the versions
+        # moved on it.
+        self.on_backend: Callable[[bool], None] = lambda ok: None
         self._slots: dict[int, Slot] = {}
         self._ended: list[Slot] = []
         self._lock = threading.Condition()
@@ -178,6 +180,8 @@ class VersionManager:
             self._finish_unloads()
             with self._lock:
                 self._reroute()
+            if self._thread is not None:  # a check that repeats: only then may the circuit rely on it
+                self.on_backend(served != "unknown")
 
     def wait_available(self, timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
         """Poll quickly until a version is available for requests naming none (True), or ``timeout_s``.

@@ -176,6 +176,40 @@ def test_graph_frozen_opens_the_circuit(stack: Stack) -> None:
     }
 
 
+def test_an_open_circuit_closes_without_traffic(stack: Stack) -> None:
+    # One worker, so every /ready below is the worker whose circuit opened.
+    logic, url = start_logic(stack.root, stack.redis_port, stack.grpc_port, stack.tmp / "quiet.log",
+                             GATEWAY_WORKERS="1", GATEWAY_VERSION_POLL_MS="250")  # fmt: skip
+
+    def checks() -> dict[str, Any]:
+        return dict(requests.get(f"{url}/ready", timeout=5).json()["checks"])
+
+    try:
+        rnd = random.Random(11)
+        stack.graph.signal(signal.SIGSTOP)
+        try:
+            for _ in range(40):  # each waits out the deadline, then the fallback answers
+                r = requests.post(f"{url}/get_score", json=stack.request(rnd), timeout=5)
+                assert r.status_code == 200 and r.json()["degraded"], r.text
+                if checks()["circuit"] != "closed":
+                    break
+            opened = checks()
+            assert opened["circuit"] == "open" and opened["full"] is False, opened
+        finally:
+            stack.graph.signal(signal.SIGCONT)
+        thawed = time.monotonic()
+        # No request from here on: the version poller probes the graph and closes the circuit.
+        wait_for(
+            lambda: checks()["full"] is True, 15, "the circuit closed with no traffic", logic, interval=0.1
+        )
+        closed_after = time.monotonic() - thawed
+        body = requests.post(f"{url}/get_score", json=stack.request(rnd), timeout=5).json()
+        assert body["code"] == 200 and not body.get("degraded"), body
+    finally:
+        logic.stop()
+    FIGURES["circuit_closed_without_traffic_after_s"] = round(closed_after, 2)
+
+
 def test_redis_stopped_for_5_seconds(stack: Stack, built_models: Path) -> None:
     # A second service of the same model whose feature view answers 503 without Redis.
     strict_root = stack.tmp / "strict"
