@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ class _Pending:
     version: int
     rows: int
     deadline: float
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None  # made only when it queues: a leader never waits
     batch: list[_Pending] | None = None  # set when this request leads a call
     result: Array | None = None
     error: BaseException | None = None
@@ -60,6 +60,7 @@ class Coalescer:
         me = _Pending(inputs, version, rows, time.monotonic() + self.deadline_s)
         with self._lock:
             if self._busy:
+                me.done = threading.Event()
                 self._queue.append(me)
             else:
                 self._busy = True
@@ -77,6 +78,7 @@ class Coalescer:
         return me.result
 
     def _wait(self, me: _Pending) -> None:
+        assert me.done is not None
         if me.done.wait(max(me.deadline - time.monotonic(), 0.0)):
             return
         with self._lock:
@@ -110,7 +112,7 @@ class Coalescer:
             self.calls += 1
             self.requests += len(batch)
         for p in batch:
-            if p.batch is None:
+            if p.batch is None and p.done is not None:
                 p.done.set()
 
     def _hand_over(self) -> None:
@@ -133,4 +135,5 @@ class Coalescer:
             for p in batch:
                 self._queue.remove(p)
             first.batch = batch
+        assert first.done is not None
         first.done.set()
