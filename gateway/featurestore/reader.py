@@ -298,29 +298,12 @@ class FeatureReader:
         return stamps
 
     def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Send every command in one write, read every reply: one round trip.
-
-        On one server, straight on a pooled connection (the pool checks it on checkout, as for
-        any command): a third less CPU than redis-py's pipeline object for the few commands of a
-        request. A connection that fails part-way, or whose reply is an error, is closed, never
-        returned to the pool with replies unread. A cluster's pipeline groups commands per node.
-        """
-        client: Any = self.client  # redis-py's connection API is untyped
-        if self.cluster:
-            pipe = client.pipeline(transaction=False)
-            for cmd in commands:
-                pipe.execute_command(*cmd)
-            return list(pipe.execute())
-        pool = client.connection_pool
-        conn = pool.get_connection()
-        try:
-            conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            return [conn.read_response() for _ in commands]
-        except BaseException:
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
+        """Send every command in one write, read every reply: one round trip (redis-py's pipeline;
+        a cluster's groups commands per node)."""
+        pipe = self.client.pipeline(transaction=False)
+        for cmd in commands:
+            pipe.execute_command(*cmd)
+        return list(pipe.execute())
 
     def _assemble(
         self,

@@ -10,7 +10,6 @@ import pytest
 import redis
 
 from gateway.errors import FeatureStoreError
-from gateway.featurestore import keys
 from gateway.featurestore.load import load_entity
 from gateway.featurestore.reader import FeatureReader, connect
 from gateway.procs import Proc, free_port, start_redis
@@ -80,27 +79,6 @@ def test_a_frozen_store_is_waited_on_once_then_backed_off(store: tuple[Proc, int
     while r.fetch({"user": ["u1"]}).unavailable and time.monotonic() < deadline:
         time.sleep(0.05)
     assert r.fetch({"user": ["u1"]}).values("age") == [33.0]  # recovered without a restart
-
-
-def test_an_error_reply_closes_its_connection(store: tuple[Proc, int]) -> None:
-    # The profile read fails (a key of the wrong type) before the vector's reply is read: that
-    # connection is closed at once, never pooled with a reply another request would read.
-    _, port = store
-    r = reader("defaults", port)
-    admin = redis.Redis(port=port, client_name="admin")
-
-    def readers() -> int:
-        return sum(c["name"] != "admin" for c in admin.client_list())
-
-    snapshot = int(admin.get(keys.alias_key("fs", "user")))  # type: ignore[arg-type]
-    (profile,) = keys.data_keys("fs", "user", snapshot, "profile", ["u3"])
-    admin.delete(profile)
-    admin.set(profile, "not a hash")
-    assert r.fetch({"user": ["u1"]}).values("age") == [33.0]
-    assert readers() == 1
-    feats = r.fetch({"user": ["u3"]})
-    assert feats.unavailable and "WRONGTYPE" in feats.unavailable
-    assert readers() == 0
 
 
 def test_a_restarted_store_is_read_again(tmp_path: Path) -> None:
