@@ -117,42 +117,48 @@ def version_bins(manifest: Mapping[str, Any]) -> dict[str, Bins]:
 
 
 class DriftCounter:
-    """Counts one version's served rows into its bins: ``inc(feature, bin, n)`` per touched bin."""
+    """One version's bins laid end to end (each feature's, then the score's): an answer's rows
+    become positions in that line, one per row and feature, counted with one ``bincount``."""
 
     def __init__(self, bins: dict[str, Bins]) -> None:
         self.bins = bins
         self.features = [b for name, b in bins.items() if name != SCORE]
+        self.score = bins.get(SCORE)
+        self.start: dict[str, int] = {}
+        self.slots: list[tuple[str, int]] = []  # (feature, bin) of each position
+        for b in [*self.features, *([self.score] if self.score is not None else [])]:
+            self.start[b.name] = len(self.slots)
+            self.slots += [(b.name, i) for i in range(b.size)]
+        self.size = len(self.slots)
 
-    def counts(
-        self, columns: Mapping[str, Any], rows: list[dict[str, Any]], scores: list[float]
-    ) -> Iterable[tuple[str, int, int]]:
-        """(feature, bin, count) for the rows of one answer: stored features, request fields, scores."""
+    def tally(self, columns: Mapping[str, Any], rows: list[dict[str, Any]], scores: list[float]) -> Array:
+        """Rows per position for one answer: stored features, request fields, scores."""
         one = len(rows) == 1
+        parts: list[Any] = []
         for b in self.features:
             values = columns.get(b.name)
             if values is None:
                 if not rows or b.name not in rows[0]:
                     continue
                 values = [r.get(b.name) for r in rows]
-            if one:
-                yield b.name, b.index_one(values[0]), 1
-            else:
-                yield from _touched(b.name, b.index(values), b.size)
-        score = self.bins.get(SCORE)
-        if score is not None and scores:
-            if len(scores) == 1:
-                yield SCORE, score.index_one(scores[0]), 1
-            else:
-                yield from _touched(SCORE, score.index(scores), score.size)
+            start = self.start[b.name]
+            parts.append([start + b.index_one(values[0])] if one else start + b.index(values))
+        if self.score is not None and scores:
+            start = self.start[SCORE]
+            one_score = len(scores) == 1
+            parts.append(
+                [start + self.score.index_one(scores[0])] if one_score else start + self.score.index(scores)
+            )
+        if not parts:
+            return np.zeros(self.size, dtype=np.int64)
+        return np.bincount(np.concatenate(parts).astype(np.int64, copy=False), minlength=self.size)
 
-
-def _touched(name: str, idx: Array, size: int) -> Iterable[tuple[str, int, int]]:
-    if idx.size == 1:
-        yield name, int(idx[0]), 1
-        return
-    per = np.bincount(idx, minlength=size)
-    for i in np.flatnonzero(per):
-        yield name, int(i), int(per[i])
+    def counts(
+        self, columns: Mapping[str, Any], rows: list[dict[str, Any]], scores: list[float]
+    ) -> list[tuple[str, int, int]]:
+        """(feature, bin, count) for each bin the answer touches."""
+        per = self.tally(columns, rows, scores)
+        return [(*self.slots[i], int(per[i])) for i in np.flatnonzero(per)]
 
 
 def psi_by_feature(

@@ -11,6 +11,9 @@ amounts to a dict under one lock; the sums reach prometheus_client's values
 - before this worker answers ``/metrics``,
 - when the worker exits (gunicorn's exit hooks and ``atexit`` call :func:`flush`).
 
+A family of many counters updated together (the drift bins of a version) is a :class:`Tally`:
+one numpy array per family, added to in one operation per answer, applied at the same flushes.
+
 A scrape that lands on another worker sees this worker's last ``flush_ms`` at
 most late, which Prometheus' own scrape interval dwarfs. ``flush_ms=0`` applies
 every update at once. Counts and sums are exact either way; a worker killed
@@ -28,10 +31,30 @@ import math
 import os
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+Array = np.ndarray[Any, Any]
+
+
+class Tally:
+    """Many counters of one family summed in one numpy array between flushes: an update is one
+    array addition however many of them it touches (a ranking answer's drift bins: about 70).
+    ``child(i)`` is the counter of position ``i``, made on its first flush."""
+
+    def __init__(self, size: int, child: Callable[[int], Any]) -> None:
+        self.counts = np.zeros(size, dtype=np.int64)
+        self._child = child
+        self._children: dict[int, Any] = {}
+
+    def apply(self, counts: Array) -> None:
+        for i in np.flatnonzero(counts):
+            c = self._children.get(int(i))
+            if c is None:
+                c = self._children[int(i)] = self._child(int(i))
+            c.inc(float(counts[i]))
 
 
 class PendingMetrics:
@@ -40,6 +63,7 @@ class PendingMetrics:
     def __init__(self, flush_ms: int = 1000) -> None:
         self.flush_s = flush_ms / 1000
         self._sums: dict[int, list[Any]] = {}  # id(value) -> [value, amount]
+        self._tallies: list[Tally] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -57,19 +81,15 @@ class PendingMetrics:
             self._add(value, amount)
         self._ensure_flusher()
 
-    def inc_many(self, pairs: Iterable[tuple[Any, float]]) -> None:
-        """``counter.inc(amount)`` for each pair, under one lock."""
+    def tally(self, tally: Tally, counts: Array) -> None:
+        """Add ``counts`` (one per position) to ``tally``'s counters."""
         if not self.buffered:
-            for counter, amount in pairs:
-                counter.inc(amount)
+            tally.apply(counts)
             return
         with self._lock:
-            for counter, amount in pairs:
-                value = getattr(counter, "_value", None)
-                if value is None:
-                    counter.inc(amount)
-                else:
-                    self._add(value, amount)
+            if tally not in self._tallies:  # at most one entry per version's drift bins
+                self._tallies.append(tally)
+            tally.counts += counts
         self._ensure_flusher()
 
     def observe(self, hist: Any, values: Iterable[float]) -> None:
@@ -99,8 +119,15 @@ class PendingMetrics:
         """Apply every pending sum (cheap when nothing is pending)."""
         with self._lock:
             sums, self._sums = self._sums, {}
+            taken = []
+            for t in self._tallies:
+                taken.append((t, t.counts))
+                t.counts = np.zeros_like(t.counts)
+            self._tallies = []
         for value, amount in sums.values():
             value.inc(amount)
+        for t, counts in taken:
+            t.apply(counts)
 
     def reconfigure(self, flush_ms: int) -> None:
         self.flush()
@@ -123,6 +150,9 @@ class PendingMetrics:
     def _after_fork(self) -> None:
         # The parent's pending sums are the parent's to apply; the flusher did not survive the fork.
         self._sums = {}
+        for t in self._tallies:
+            t.counts[:] = 0
+        self._tallies = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._flusher = None

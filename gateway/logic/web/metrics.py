@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from gateway.logic.drift import DriftCounter, psi_by_feature, version_bins
 from gateway.logic.orchestrator import Scored, Scorer
-from gateway.logic.web.metric_buffer import PENDING
+from gateway.logic.web.metric_buffer import PENDING, Tally
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
@@ -74,7 +74,7 @@ class Metrics:
                               "the bins and their baseline counts are in the version's manifest.",
                               ["model", "version", "feature", "bin"])  # fmt: skip
         self._scorer: Scorer | None = None
-        self._drift: dict[int, tuple[DriftCounter, dict[tuple[str, int], Any]]] = {}
+        self._drift: dict[int, tuple[DriftCounter, Tally]] = {}
 
     def watch(self, scorer: Scorer) -> None:
         """Report ``scorer``'s version and circuit states with every scrape (this worker's view)."""
@@ -110,16 +110,16 @@ class Metrics:
             mv = self._scorer.versions.held(version) if self._scorer is not None else None
             if mv is None:
                 return
-            entry = self._drift[version] = (DriftCounter(version_bins(mv.manifest)), {})
-        counter, children = entry
+            counter = DriftCounter(version_bins(mv.manifest))
+            slots, family = counter.slots, self.drift
+
+            def child(i: int) -> Any:
+                return family.labels(model, str(version), slots[i][0], str(slots[i][1]))
+
+            entry = self._drift[version] = (counter, Tally(counter.size, child))
+        counter, tally = entry
         assert scored.features is not None
-        touched = []
-        for feature, i, n in counter.counts(scored.features.columns, scored.rows or [], scores):
-            child = children.get((feature, i))
-            if child is None:
-                child = children[(feature, i)] = self.drift.labels(model, str(version), feature, str(i))
-            touched.append((child, n))
-        PENDING.inc_many(touched)
+        PENDING.tally(tally, counter.tally(scored.features.columns, scored.rows or [], scores))
 
     def request_done(
         self, model: str, scored: Scored | None, endpoint: str, status: int, seconds: float

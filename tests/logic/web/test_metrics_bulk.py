@@ -77,14 +77,32 @@ def test_unbuffered_pending_applies_at_once() -> None:
     assert reg.get_sample_value("s_count", {"m": "x"}) == 2
 
 
-def test_many_counters_under_one_lock_add_up_like_one_by_one() -> None:
+def test_a_tally_reaches_its_counters_when_flushed_and_adds_up_like_one_by_one() -> None:
     from prometheus_client import Counter
+
+    from gateway.logic.web.metric_buffer import Tally
 
     reg = CollectorRegistry()
     c = Counter("d", "drift bins", ["bin"], registry=reg)
-    for flush_ms in (60_000, 0):  # buffered, then applied at once
-        pending = PendingMetrics(flush_ms=flush_ms)
-        pending.inc_many([(c.labels("0"), 1), (c.labels("3"), 2), (c.labels("0"), 4)])
-        pending.flush()
-    assert reg.get_sample_value("d_total", {"bin": "0"}) == 10
-    assert reg.get_sample_value("d_total", {"bin": "3"}) == 4
+    made: list[int] = []
+
+    def child(i: int) -> Counter:
+        made.append(i)
+        return c.labels(str(i))
+
+    def value(i: int) -> float | None:
+        return reg.get_sample_value("d_total", {"bin": str(i)})
+
+    tally = Tally(5, child)
+    pending = PendingMetrics(flush_ms=60_000)  # no timed flush during the test
+    pending.tally(tally, np.array([1, 0, 2, 0, 0]))
+    pending.tally(tally, np.array([3, 0, 0, 0, 1]))
+    assert value(0) is None  # nothing applied yet
+    pending.flush()
+    assert [value(i) for i in range(5)] == [4, None, 2, None, 1]
+    pending.flush()  # nothing pending: nothing added twice
+    pending.tally(tally, np.array([1, 0, 0, 0, 0]))
+    pending.flush()
+    assert value(0) == 5 and sorted(made) == [0, 2, 4]  # one child per position, made once
+    PendingMetrics(flush_ms=0).tally(tally, np.array([0, 7, 0, 0, 0]))  # unbuffered: at once
+    assert value(1) == 7
