@@ -223,7 +223,10 @@ def logic_resources(spec: ModelSpec, specs: dict[str, str]) -> list[dict[str, An
         for m in specs
     ]
     volumes: list[dict[str, Any]] = [
-        {"name": "tmp", "emptyDir": {}},
+        # In memory, as compose's tmpfs: gunicorn's worker heartbeat file (touched on every loop of
+        # a worker; on a disk-backed volume that write can stall it) and the Prometheus
+        # multiprocess files live here. It counts against the container's memory limit.
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         {"name": "spec", "configMap": {"name": f"{model}-spec"}},
     ]
     if isinstance(spec, GraphModelSpec):

@@ -124,6 +124,9 @@ def test_kubernetes_has_each_models_pair_probed_safe_and_scaled(spec: ModelSpec)
     assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    # Its one writable place is in memory, as compose's tmpfs: gunicorn's heartbeat, the metric files.
+    tmp = next(m for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
+    assert next(v for v in pod["volumes"] if v["name"] == tmp["name"])["emptyDir"]["medium"] == "Memory"
     assert c["resources"]["limits"] == c["resources"]["requests"]
     env = {e["name"]: e for e in c["env"]}
     assert env["GATEWAY_REDIS_URL"]["valueFrom"]["secretKeyRef"]["key"] == "redis-url"
