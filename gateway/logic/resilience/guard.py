@@ -66,5 +66,8 @@ class GuardedModel:
                 raise
             b.failure()
             raise Degrade(reason, e) from e
+        except BaseException:
+            b.failure()  # not an answer either; and a half-open probe must not stay taken forever
+            raise
         b.success()
         return raw

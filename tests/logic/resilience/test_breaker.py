@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from gateway.logic.resilience.breaker import Circuit, CircuitBreaker
+from gateway.logic.resilience.guard import GuardedModel
 from gateway.spec import CircuitSpec
 
 
@@ -75,3 +80,26 @@ def test_with_a_health_check_no_request_probes_a_graph_that_does_not_answer() ->
     clock.now += 1.0
     b.health(True)  # it answers again: one request may probe
     assert b.allow() and b.state == Circuit.HALF_OPEN
+
+
+class Broken:
+    """A predictor with a bug: it raises what no graph failure looks like."""
+
+    def predict(self, inputs: dict[str, Any], mv: Any) -> Any:
+        raise KeyError("inputs")
+
+    def served(self) -> None:
+        return None
+
+
+def test_a_probe_that_raises_unexpectedly_reopens_instead_of_staying_taken() -> None:
+    b, clock = breaker()
+    for _ in range(3):
+        b.failure()
+    clock.now += 2.0
+    guarded = GuardedModel(Broken(), b)
+    with pytest.raises(KeyError):
+        guarded.predict({}, None)  # the probe
+    assert b.state == Circuit.OPEN and b.opened == 2
+    clock.now += 2.0
+    assert b.allow()  # a later probe may go: the circuit is not stuck half-open
