@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,15 @@ def offline(models: Path, records: list[dict[str, Any]]) -> np.ndarray[Any, Any]
     return np.asarray(estimator.predict_proba(x)[:, 1])
 
 
+def scratch_models(built_models: Path, tmp_path: Path) -> Path:
+    """A models root of its own holding risk_lr, and the risk spec it extends."""
+    root = tmp_path / "models"
+    shutil.copytree(built_models / "risk_lr", root / "risk_lr")
+    (root / "risk").mkdir()
+    shutil.copy(built_models / "risk" / "model.yaml", root / "risk" / "model.yaml")
+    return root
+
+
 def test_scores_equal_the_estimator_offline(client: FlaskClient, built_models: Path) -> None:
     r = client.post("/get_score", json=EXAMPLE)
     assert r.status_code == 200, r.get_json()
@@ -82,12 +92,7 @@ def test_same_validation_and_errors(client: FlaskClient) -> None:
 def test_tampered_estimator_is_refused(
     built_models: Path, tmp_path: Path, risk_features: Callable[..., str]
 ) -> None:
-    import shutil
-
-    root = tmp_path / "models"
-    shutil.copytree(built_models / "risk_lr", root / "risk_lr")
-    (root / "risk").mkdir()
-    shutil.copy(built_models / "risk" / "model.yaml", root / "risk" / "model.yaml")  # risk_lr extends it
+    root = scratch_models(built_models, tmp_path)
     (root / "risk_lr" / "1" / "model.pkl").write_bytes(pickle.dumps({"not": "the model"}))
     app = create_app(Settings(model="risk_lr", models_root=root, redis_url=risk_features(7, "risk_lr")))
     client = app.test_client()  # the worker starts, refuses the version and says why
@@ -134,14 +139,9 @@ def test_workers_serve_the_compiled_estimator_without_importing_scikit_learn(
 def test_a_version_without_a_compiled_estimator_is_served_from_its_pickle(
     built_models: Path, tmp_path: Path, risk_features: Callable[..., str]
 ) -> None:
-    import shutil
-
     from gateway import artifacts
 
-    root = tmp_path / "models"
-    shutil.copytree(built_models / "risk_lr", root / "risk_lr")
-    (root / "risk").mkdir()
-    shutil.copy(built_models / "risk" / "model.yaml", root / "risk" / "model.yaml")
+    root = scratch_models(built_models, tmp_path)
     vdir = root / "risk_lr" / "1"
     (vdir / "estimator.compiled.npz").unlink()  # as versions published before compiled estimators
     manifest = json.loads((vdir / "manifest.json").read_text())
