@@ -28,7 +28,7 @@ from gateway.logic.events import NoEvents, ScoringEvents
 from gateway.logic.postprocess import PostProcessor
 from gateway.logic.predictors import Predictor
 from gateway.logic.request import RequestValidator, ScoreRequest
-from gateway.logic.resilience.admission import InFlight, marked_shed
+from gateway.logic.resilience.admission import InFlight, marked_shed, note_shed
 from gateway.logic.resilience.breaker import Circuit, CircuitBreaker
 from gateway.logic.resilience.fallback import FallbackChain
 from gateway.logic.resilience.guard import Degrade, GuardedModel
@@ -198,6 +198,7 @@ class Scorer:
 
     def _shed(self, req: ScoreRequest, t0: float) -> Scored:
         """A request over the worker's budget: the fallback's answer, or 429/503 at once (per spec)."""
+        note_shed()
         how = self.spec.overload.shed or ("fallback" if self.fallback is not None else "503")
         after = self.spec.overload.retry_after_s
         if how == "fallback" and self.fallback is not None:

@@ -6,15 +6,18 @@ recovery times) are printed at the end of the module.
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import shutil
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -262,6 +265,27 @@ def test_redis_stopped_for_5_seconds(stack: Stack, built_models: Path) -> None:
     }
 
 
+def connection_headers(url: str, body: bytes, n: int) -> list[tuple[int, str]]:
+    """(status, Connection header) of ``n`` requests sent one after another, on one connection
+    for as long as the server keeps it."""
+    parts = urlsplit(url)
+    out: list[tuple[int, str]] = []
+    conn: http.client.HTTPConnection | None = None
+    for _ in range(n):
+        if conn is None:
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+        conn.request("POST", "/get_score", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        out.append((resp.status, (resp.getheader("Connection") or "").lower()))
+        if resp.will_close:
+            conn.close()
+            conn = None
+    if conn is not None:
+        conn.close()
+    return out
+
+
 def test_overload_is_shed_fast(stack: Stack, built_models: Path) -> None:
     # One worker, a graph that takes ~30 ms per call (batching holds calls up to 30 ms), a budget of
     # 4 requests in flight and 8 threads: 4 spare threads answer what is shed.
@@ -291,13 +315,18 @@ def test_overload_is_shed_fast(stack: Stack, built_models: Path) -> None:
         bodies = [json.dumps(stack.request(random.Random(i))).encode() for i in range(200)]
         base = run_load(f"{url}/get_score", bodies, clients=4, per_client=60)  # closed loop at the budget
         saturation = base.qps
-        over = run_load(
-            f"{url}/get_score",
-            bodies,
-            clients=12,
-            per_client=int(4 * saturation * 5 / 12),
-            rate=4 * saturation,
-        )
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(
+                run_load,
+                f"{url}/get_score",
+                bodies,
+                clients=12,
+                per_client=int(4 * saturation * 5 / 12),
+                rate=4 * saturation,
+            )
+            time.sleep(0.5)
+            probes = connection_headers(url, bodies[0], 40)
+            over = running.result()
         log = (stack.tmp / "overload.log").read_text()
     finally:
         if logic is not None:
@@ -315,6 +344,10 @@ def test_overload_is_shed_fast(stack: Stack, built_models: Path) -> None:
     assert shed_p99 <= 0.025 and shed_p99 < served_p99 / 2, (shed_p99, served_p99)
     assert served_p99 <= 0.25, served_p99  # bounded: no queue grows behind the budget
     assert "WORKER TIMEOUT" not in log
+    # A shed answer closes its connection (the client's next one may land on a less busy worker);
+    # a scored one keeps it.
+    assert {c for status, c in probes if status == 503} == {"close"}, probes
+    assert {c for status, c in probes if status == 200} <= {"keep-alive"}, probes
     FIGURES["overload_4x"] = {
         "saturation_rps": round(saturation, 1),
         "offered_rps": round(over.requests / over.elapsed_s, 1),
