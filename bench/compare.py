@@ -8,7 +8,12 @@ services on that Redis and graph under identical gunicorn settings: the project'
 (``gateway.logic.web.app``) and the naive one (``bench/naive_app.py``). For each request
 size it runs ``gateway bench`` with ``--baseline``, the two alternating setting by setting
 over the same request mix, and writes ``bench/results/compare-risk-<N>rec.json`` and
-``.png``. Prints each run's table, then the summary that ``bench/README.md`` keeps.
+``.png``. Then the ceiling: ``bench/hello_app.py``'s floor app (a Flask hello-world that
+makes the same Redis round trip and one Predict per request, and nothing else) under the same
+settings, on the same graph, with the same mix (``compare-risk-<N>rec-ceiling.json``): the
+throughput no logic tier of this shape can pass on this machine, which bounds the ratio to the
+naive baseline any such tier can reach. Prints each run's table, then the summary that
+``bench/README.md`` keeps.
 """
 
 from __future__ import annotations
@@ -45,12 +50,19 @@ def graph_flags(b: Bench, root: Path) -> list[str]:
     return ["--enable_batching=true", f"--batching_parameters_file={path}"]
 
 
-def bench_run(root: Path, urls: dict[str, str], args: argparse.Namespace, records: int) -> dict[str, Any]:
-    out = args.out_dir / f"compare-{MODEL}-{records}rec.json"
+def bench_run(
+    root: Path, urls: dict[str, str], args: argparse.Namespace, records: int, ceiling: bool = False
+) -> dict[str, Any]:
+    """``gateway bench`` of the gateway beside the naive baseline, or (``ceiling``) of the floor app alone."""
+    out = args.out_dir / f"compare-{MODEL}-{records}rec{'-ceiling' if ceiling else ''}.json"
+    who = (
+        [urls["ceiling"], "--name", "ceiling"]
+        if ceiling
+        else [urls["gateway"], "--baseline", urls["naive"], "--name", "gateway", "--baseline-name", "naive"]
+    )
     cmd = [
-        *(python(), "-m", "gateway.cli", "bench", urls["gateway"]),
-        *("--model", MODEL, "--root", str(root), "--records", str(records)),
-        *("--baseline", urls["naive"], "--name", "gateway", "--baseline-name", "naive"),
+        *(python(), "-m", "gateway.cli", "bench", who[0]),
+        *("--model", MODEL, "--root", str(root), "--records", str(records), *who[1:]),
         *("--clients", args.clients, "--duration", str(args.duration), "--out", str(out)),
     ]
     print(f"\n== {records}-record requests: {' '.join(cmd[1:])}", flush=True)
@@ -59,21 +71,29 @@ def bench_run(root: Path, urls: dict[str, str], args: argparse.Namespace, record
     return report
 
 
-def summary(reports: dict[int, dict[str, Any]]) -> str:
-    """The table bench/README.md keeps: per request size and clients, both services and the ratio."""
+def summary(reports: dict[int, dict[str, Any]], ceilings: dict[int, dict[str, Any]]) -> str:
+    """The table bench/README.md keeps: per request size and clients, both services and the ratio,
+    the share of the gateway's answers that were degraded (a fallback's), and the ceiling (the
+    floor app) with its own ratio to the naive baseline."""
     lines = [
-        "| records | clients | gateway req/s | naive req/s | ratio | gateway p50 / p99 ms | naive p50 / p99 ms |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| records | clients | gateway req/s | naive req/s | ratio | gateway p50 / p99 ms | naive p50 / p99 ms "
+        "| gateway degraded | ceiling req/s | ceiling / naive |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for records, report in reports.items():
         ours, naive = (t["settings"] for t in report["targets"])
-        for a, b in zip(ours, naive, strict=True):
-            ratio = a["throughput_rps"] / b["throughput_rps"] if b["throughput_rps"] else float("nan")
+        top = ceilings[records]["targets"][0]["settings"]
+        for a, b, c in zip(ours, naive, top, strict=True):
             lines.append(
                 f"| {records} | {a['clients']} | {a['throughput_rps']:.0f} | {b['throughput_rps']:.0f} | "
-                f"{ratio:.2f}x | {_lat(a)} | {_lat(b)} |"
+                f"{_ratio(a, b)} | {_lat(a)} | {_lat(b)} | {a['degraded_share']:.1%} | {c['throughput_rps']:.0f} | "
+                f"{_ratio(c, b)} |"
             )
     return "\n".join(lines)
+
+
+def _ratio(a: dict[str, Any], b: dict[str, Any]) -> str:
+    return f"{a['throughput_rps'] / b['throughput_rps']:.2f}x" if b["throughput_rps"] else "-"
 
 
 def _lat(s: dict[str, Any]) -> str:
@@ -94,24 +114,35 @@ def main() -> int:
         [python(), "-m", "gateway.cli", "models", "build", MODEL, "--root", str(root)], check=True, cwd=REPO
     )
     reports: dict[int, dict[str, Any]] = {}
+    ceilings: dict[int, dict[str, Any]] = {}
     with ExitStack() as stack:
         b = Bench(root, stack)
         b.load_features(MODEL)
         graph = b.graph(MODEL, *graph_flags(b, root))
         env = b.logic_env(MODEL, graph)
-        url, _ = stack.enter_context(b.gunicorn("gateway.logic.web.app:create_app()", "gateway", env))
-        wait_for(lambda: requests.get(f"{url}/ready", timeout=2).status_code == 200, 60, "gateway /ready")
-        naive, _ = stack.enter_context(b.gunicorn("bench.naive_app:create_app()", "naive", env))
-        urls = {"gateway": url, "naive": naive}
-        for records in (int(r) for r in args.records.split(",")):
-            reports[records] = bench_run(root, urls, args, records)
+        urls: dict[str, str] = {}
+        with ExitStack() as pair:  # stopped before the ceiling runs, so it has the cores alone
+            urls["gateway"], _ = pair.enter_context(
+                b.gunicorn("gateway.logic.web.app:create_app()", "gateway", env)
+            )
+            wait_for(
+                lambda: requests.get(f"{urls['gateway']}/ready", timeout=2).status_code == 200,
+                60,
+                "gateway /ready",
+            )
+            urls["naive"], _ = pair.enter_context(b.gunicorn("bench.naive_app:create_app()", "naive", env))
+            for records in (int(r) for r in args.records.split(",")):
+                reports[records] = bench_run(root, urls, args, records)
+        with b.gunicorn("bench.hello_app:create_floor_app()", "ceiling", env) as (urls["ceiling"], _):
+            for records in reports:
+                ceilings[records] = bench_run(root, urls, args, records, ceiling=True)
     machine = next(iter(reports.values()))["machine"]
     print(
         f"\n{datetime.now():%Y-%m-%d}, {machine['cpu']}, {machine['cpus']} cpus; gunicorn "
         f"{os.environ.get('GATEWAY_WORKERS', machine['cpus'])} workers x {os.environ.get('GATEWAY_THREADS', '8')} "
-        f"threads for both; {args.duration:g} s per setting; logs in {b.logs}\n"
+        f"threads for each; {args.duration:g} s per setting; logs in {b.logs}\n"
     )
-    print(summary(reports))
+    print(summary(reports, ceilings))
     return 0
 
 

@@ -6,8 +6,11 @@
    mode (answers without running the model, so only the logic tier's own work
    counts) against a Flask hello-world under identical gunicorn settings, and
    against the same hello-world making one gRPC Predict per request (what the
-   call to the graph alone costs a Python logic tier). CPU is utime+stime of the
-   gunicorn workers from /proc, divided by requests answered. Also: latency, and
+   call to the graph alone costs a Python logic tier), and against that hello-world
+   also reading one record's features from Redis in one round trip (the floor of any
+   tier that reads its features and calls its graph; what is left above it pays for
+   validation, the transformer, telemetry and the fallbacks). CPU is utime+stime of
+   the gunicorn workers from /proc, divided by requests answered. Also: latency, and
    Redis commands per request from INFO commandstats. Goal: the logic service at most
    1.25x the hello-world + 1 Predict.
 2. Ranking latency (``ctr``, real graph, 500 different requests): 100 items per
@@ -169,6 +172,9 @@ def cpu_part(b: Bench, clients: int, per_client: int) -> list[str]:
     graph_env = {"GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{echo}"])}
     with b.gunicorn("bench.hello_app:create_grpc_app()", "hello-grpc", graph_env) as (url, proc):
         floor, floor_cpu, _ = b.measure(url, proc, body, clients, per_client)
+    redis_env = {**graph_env, "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{b.redis_port}/0"}
+    with b.gunicorn("bench.hello_app:create_floor_app()", "hello-redis-grpc", redis_env) as (url, proc):
+        read, read_cpu, read_calls = b.measure(url, proc, body, clients, per_client)
     with b.gunicorn("gateway.logic.web.app:create_app()", "logic-risk", b.logic_env("risk", echo)) as (
         url,
         proc,
@@ -179,11 +185,15 @@ def cpu_part(b: Bench, clients: int, per_client: int) -> list[str]:
         HEADER,
         row("flask hello-world", hello, hello_cpu),
         row("hello-world + 1 gRPC Predict", floor, floor_cpu),
+        row("... + 1 Redis round trip", read, read_cpu),
         row("logic service (risk)", logic, logic_cpu),
         f"logic / hello-world CPU per request: {logic_cpu / hello_cpu:.2f}x; "
-        f"Redis commands per request: {calls:.2f}",
+        f"Redis commands per request: {calls:.2f} (the floor's: {read_calls:.2f})",
         f"the gRPC call alone: {floor_cpu / hello_cpu:.2f}x the hello-world; "
         f"the logic service: {logic_cpu / floor_cpu:.2f}x hello-world + 1 Predict (goal <= 1.25x)",
+        f"the feature read alone: {read_cpu / floor_cpu:.2f}x hello-world + 1 Predict, leaving "
+        f"{max(0.0, 1.25 * floor_cpu - read_cpu) * 1e6:.0f} us of the goal's budget for everything else; "
+        f"the logic service spends {(logic_cpu - read_cpu) * 1e6:.0f} us there",
     ]
 
 
@@ -253,7 +263,7 @@ def main() -> int:
         b = Bench(root, stack)
         lines = cpu_part(b, args.clients, args.requests) + ranking_part(b, args.ranking_requests)
     print(
-        f"gunicorn: {os.environ.get('GATEWAY_WORKERS', '2')} workers x {os.environ.get('GATEWAY_THREADS', '4')} "
+        f"gunicorn: {os.environ.get('GATEWAY_WORKERS', '2')} workers x {os.environ.get('GATEWAY_THREADS', '8')} "
         f"threads ({os.environ.get('GATEWAY_WORKER_CLASS', 'gthread')}); logs in {b.logs}"
     )
     print("\n".join(lines))

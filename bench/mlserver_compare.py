@@ -22,6 +22,11 @@ Both get the same held-out records, one per request, from client processes with 
 connections, closed loop, the two alternating setting by setting. Printed per setting:
 throughput and p50/p99 of each, the ratio, and the resident memory of each side's workers.
 Answers are checked to agree (within 1e-6) before the load starts.
+
+Last, with both stopped, the ceiling: ``bench/hello_app.py``'s read app (a Flask hello-world
+that makes the gateway's one Redis round trip and answers a constant) under the same gunicorn
+settings and load. No service of this project's shape (Flask under gunicorn, features from
+Redis) can pass it here, so its ratio to MLServer bounds the one the project can reach.
 """
 
 from __future__ import annotations
@@ -153,13 +158,7 @@ def main() -> int:
             "mlserver",
             mls,
         )
-        # The two answer alike before anything is timed.
-        for body, body2 in list(zip(bodies, v2, strict=True))[:20]:
-            a = requests.post(f"{ours}/get_score", json=body, timeout=10).json()["data"][0]["score"]
-            out = requests.post(theirs, json=body2, timeout=10).json()["outputs"][0]
-            c = np.asarray(out["data"], dtype=float).reshape(out["shape"])[0, 1]
-            if abs(a - c) > 1e-6:
-                raise SystemExit(f"the two services disagree: {a} vs {c} for {body}")
+        check_agreement(ours, theirs, bodies, v2)  # before anything is timed
         ours_bodies = [json.dumps(x).encode() for x in bodies]
         their_bodies = [json.dumps(x).encode() for x in v2]
         print(
@@ -168,6 +167,7 @@ def main() -> int:
         print(
             f"{'clients':>7} {'gateway req/s':>14} {'p50/p99 ms':>14} {'mlserver req/s':>15} {'p50/p99 ms':>14} {'ratio':>7}"
         )
+        mlserver_qps: dict[int, float] = {}
         for clients in (int(c) for c in args.clients.split(",")):
             r1 = run_load(f"{ours}/get_score", ours_bodies, clients, duration=args.duration)
             r2 = run_load(theirs, their_bodies, clients, duration=args.duration)
@@ -177,11 +177,38 @@ def main() -> int:
                 f"{clients:>7} {r1.qps:>14.0f} {r1.pct_ms(50):>6.2f}/{r1.pct_ms(99):<7.2f} {r2.qps:>15.0f} "
                 f"{r2.pct_ms(50):>6.2f}/{r2.pct_ms(99):<7.2f} {r1.qps / r2.qps:>6.1f}x"
             )
+            mlserver_qps[clients] = r2.qps
         ours_rss = [rss_mb(p) for p in children(ours_proc.pid)]
         their_rss = [rss_mb(p) for p in _tree(mls.pid)]
         print(f"worker RSS MB: gateway {', '.join(f'{x:.0f}' for x in ours_rss)}; "
               f"mlserver processes {', '.join(f'{x:.0f}' for x in their_rss)}")  # fmt: skip
+        mls.stop()
+        ours_proc.stop()
+        print_ceiling(b, env, ours_bodies, mlserver_qps, args.duration)
     return 0
+
+
+def check_agreement(ours: str, theirs: str, bodies: list[dict[str, Any]], v2: list[dict[str, Any]]) -> None:
+    """SystemExit unless the two services give the same scores for the first 20 bodies (1e-6)."""
+    for body, body2 in list(zip(bodies, v2, strict=True))[:20]:
+        a = requests.post(f"{ours}/get_score", json=body, timeout=10).json()["data"][0]["score"]
+        out = requests.post(theirs, json=body2, timeout=10).json()["outputs"][0]
+        c = np.asarray(out["data"], dtype=float).reshape(out["shape"])[0, 1]
+        if abs(a - c) > 1e-6:
+            raise SystemExit(f"the two services disagree: {a} vs {c} for {body}")
+
+
+def print_ceiling(
+    b: Bench, env: dict[str, str], bodies: list[bytes], mlserver_qps: dict[int, float], duration: float
+) -> None:
+    """The read app's throughput at each number of clients, and its ratio to MLServer's."""
+    with b.gunicorn("bench.hello_app:create_read_app()", "ceiling", env) as (url, _):
+        for clients, theirs in mlserver_qps.items():
+            r = run_load(f"{url}/get_score", bodies, clients, duration=duration)
+            print(
+                f"ceiling (hello-world + the Redis round trip), {clients} client(s): {r.qps:.0f} req/s, "
+                f"{r.qps / theirs:.1f}x mlserver's"
+            )
 
 
 def _tree(pid: int) -> list[int]:

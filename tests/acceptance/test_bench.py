@@ -223,3 +223,37 @@ def test_naive_baseline_answers_the_project_scores(services: dict[str, str], bui
         assert ours.shape == (len(body["data"]),)
         np.testing.assert_allclose(naive, ours, atol=1e-5, rtol=0)
     assert len({round(float(s), 6) for b in bodies for s in _scores(services["naive"], b)}) > 10
+
+
+def test_the_ceiling_apps_make_the_gateways_redis_round_trip_and_one_predict(
+    built_models: Path,
+    risk_graph: int,
+    risk_features: Callable[[int], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``bench/hello_app.py``'s floor apps, the ceilings of ``make bench`` and the logic and MLServer
+    benchmarks, do the work they stand for: the gateway's Redis commands for one record (counted
+    by the server) and, for the floor app, a Predict the real graph answers."""
+    import redis
+
+    from bench import hello_app
+
+    url = risk_features(7)
+    monkeypatch.setenv("GATEWAY_MODELS_ROOT", str(built_models))
+    monkeypatch.setenv("GATEWAY_REDIS_URL", url)
+    monkeypatch.setenv("GATEWAY_GRAPH_TARGETS", json.dumps([f"127.0.0.1:{risk_graph}"]))
+    client = redis.Redis.from_url(url)
+
+    def commands() -> dict[str, int]:
+        stats = client.info("commandstats")
+        return {k: int(stats.get(f"cmdstat_{k}", {}).get("calls", 0)) for k in ("get", "hmget")}
+
+    gateway = json.dumps({"data": [json.loads((REPO / "examples/risk.json").read_text())["data"][0]]})
+    for make in (hello_app.create_read_app, hello_app.create_floor_app):
+        app = make().test_client()
+        before = commands()
+        for _ in range(5):
+            answer = app.post("/get_score", data=gateway, content_type="application/json")
+            assert answer.status_code == 200, answer.text
+        after = commands()
+        assert {k: after[k] - before[k] for k in after} == {"get": 5, "hmget": 5}
