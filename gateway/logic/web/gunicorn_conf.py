@@ -138,7 +138,8 @@ def post_worker_init(worker: Any) -> None:
 def _wait_for_a_version(worker: Any) -> None:
     from gateway.logic.web.state import EXTENSION, app_state
 
-    app = getattr(worker, "wsgi", None)
+    # The shedding worker serves the app through a wrapper and keeps the app itself beside it.
+    app = getattr(worker, "app_wsgi", None) or getattr(worker, "wsgi", None)
     if start_wait_seconds <= 0 or EXTENSION not in getattr(app, "extensions", {}):
         return  # not the logic app (the benchmarks' baselines run under this config too)
     manager = app_state(app).scorer.versions

@@ -1,0 +1,68 @@
+"""The logic service's gunicorn worker, live: a new worker takes connections only once a model
+version is available to it (``GATEWAY_START_WAIT_SECONDS``), so a request sent while it starts
+waits for the full model instead of getting a fallback's answer or a 503."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS
+from gateway.procs import Proc, free_port, graph_command, graph_serving, logic_command, wait_for
+from tests.support import REPO
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_a_worker_takes_connections_only_once_a_version_is_available(
+    built_models: Path, risk_features: Callable[[int], str], tmp_path: Path
+) -> None:
+    grpc_port, port = free_port(), free_port()  # nothing listens on grpc_port yet
+    env = {
+        "GATEWAY_MODEL": "risk",
+        "GATEWAY_MODELS_ROOT": str(built_models),
+        "GATEWAY_REDIS_URL": risk_features(7),
+        "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{grpc_port}"]),
+        "GATEWAY_BIND": f"127.0.0.1:{port}",
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_START_WAIT_SECONDS": "60",
+    }
+    logic = Proc(logic_command(), tmp_path / "logic.log", env=env, cwd=REPO)
+    graph = None
+    try:
+        wait_for(lambda: "Booting worker" in logic.log.read_text(), 60, "gunicorn worker", logic)
+        time.sleep(1.0)  # the worker has built its app and waits on the graph
+        answer: dict[str, Any] = {}
+
+        def ask() -> None:
+            body = {"data": [json.loads((REPO / "examples/risk.json").read_text())["data"][0]]}
+            r = requests.post(f"http://127.0.0.1:{port}/get_score", json=body, timeout=90)
+            answer.update(status=r.status_code, body=r.json(), at=time.monotonic())
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        asking.join(3.0)
+        assert not answer, f"answered while no version was available: {answer}"
+        graph = Proc(
+            graph_command(
+                grpc_port, "--model_name=risk", f"--model_base_path={built_models / 'risk'}", *TF_FLAGS
+            ),
+            tmp_path / "graph.log",
+            env={"TF_CPP_MIN_LOG_LEVEL": "2", **GRAPH_ENV},
+        )
+        wait_for(graph_serving(grpc_port, "risk"), 90, "graph-server", graph)
+        asking.join(60)
+        assert answer.get("status") == 200, answer
+        assert "degraded" not in answer["body"], answer["body"]
+        assert "taking requests anyway" not in logic.log.read_text()
+    finally:
+        logic.stop()
+        if graph is not None:
+            graph.stop()
