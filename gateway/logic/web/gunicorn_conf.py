@@ -67,21 +67,38 @@ errorlog = "-"
 loglevel = os.environ.get("GATEWAY_GUNICORN_LOG_LEVEL", "info")
 
 
+_made_dirs: list[str] = []  # the metrics directory on_starting created, if it did (removed on exit)
+
+
 def on_starting(server: Any) -> None:
     """Metrics in multiprocess mode: one fresh directory per gunicorn master.
 
     Runs in the master before any worker forks, so every worker inherits the
-    variable before it first imports prometheus_client.
+    variable before it first imports prometheus_client. A directory named by
+    ``PROMETHEUS_MULTIPROC_DIR`` is emptied of old files; without it the master makes
+    one under the temporary directory and removes it when it exits (``on_exit``).
     """
     import glob
     import tempfile
 
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="gateway-metrics-")
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="gateway-metrics-")
+        _made_dirs.append(path)
     os.makedirs(path, exist_ok=True)
     for stale in glob.glob(os.path.join(path, "*.db")):
         os.remove(stale)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    server.log.info("metrics directory %s", path)
     _refresh_model_config(server)
+
+
+def on_exit(server: Any) -> None:
+    """The master is stopping, its workers gone: the metrics directory it made goes too."""
+    import shutil
+
+    for path in _made_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _refresh_model_config(server: Any) -> None:

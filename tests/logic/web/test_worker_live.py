@@ -1,10 +1,12 @@
-"""The logic service's gunicorn worker, live: a new worker takes connections only once a model
+"""The logic service under gunicorn, live: a new worker takes connections only once a model
 version is available to it (``GATEWAY_START_WAIT_SECONDS``), so a request sent while it starts
-waits for the full model instead of getting a fallback's answer or a 503."""
+waits for the full model instead of getting a fallback's answer or a 503; the metrics directory
+the master makes goes when it stops."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +18,7 @@ import requests
 
 from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS
 from gateway.procs import Proc, free_port, graph_command, graph_serving, logic_command, wait_for
-from tests.support import REPO
+from tests.support import REPO, start_logic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -66,3 +68,25 @@ def test_a_worker_takes_connections_only_once_a_version_is_available(
         logic.stop()
         if graph is not None:
             graph.stop()
+
+
+def test_the_metrics_directory_the_master_made_goes_when_it_stops(
+    built_models: Path,
+    risk_graph: int,
+    risk_features: Callable[[int], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    logic, url = start_logic("risk", built_models, risk_features(7), tmp_path / "logic.log", risk_graph)
+    try:
+        body = {"data": [json.loads((REPO / "examples/risk.json").read_text())["data"][0]]}
+        assert requests.post(f"{url}/get_score", json=body, timeout=30).status_code == 200
+        found = re.search(r"metrics directory (\S+)", logic.log.read_text())
+        assert found is not None, logic.log.read_text()
+        made = Path(found.group(1))
+        assert made.is_dir() and made.name.startswith("gateway-metrics-")
+        wait_for(lambda: any(made.glob("*.db")), 10, "metrics files")
+    finally:
+        logic.stop()
+    assert not made.exists()
