@@ -85,7 +85,7 @@ lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff format --check gateway tests transformers bench
 	$(BIN)/mypy gateway
 
-BENCHES ?= graph_bench graph_cpu_bench transform_bench worker_start logic_bench web_overhead feature_load
+BENCHES ?= graph_bench graph_cpu_bench transform_bench worker_start logic_bench web_overhead feature_load shed_spread
 
 bench: install ## gateway bench: the logic service vs the naive baseline (risk, 1 and 8 clients); bench/results/
 	$(BIN)/python -m bench.compare

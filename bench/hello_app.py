@@ -78,8 +78,8 @@ def _feature_read() -> Callable[[], object]:
 
     def read() -> object:
         pipe = client.pipeline(transaction=False)
-        pipe.execute_command("GET", alias)
-        pipe.execute_command("HMGET", key, *fields)
+        pipe.get(alias)
+        pipe.hmget(key, fields)
         return pipe.execute()
 
     return read
