@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from gateway.deploy.serving import GRAPH_ENV, TF_FLAGS
-from gateway.procs import Proc, free_port, graph_command, graph_serving, logic_command, wait_for
+from gateway.procs import Proc, free_port, graph_command, graph_serving, wait_for
 from tests.support import REPO, start_logic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -26,17 +26,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_a_worker_takes_connections_only_once_a_version_is_available(
     built_models: Path, risk_features: Callable[[int], str], tmp_path: Path
 ) -> None:
-    grpc_port, port = free_port(), free_port()  # nothing listens on grpc_port yet
-    env = {
-        "GATEWAY_MODEL": "risk",
-        "GATEWAY_MODELS_ROOT": str(built_models),
-        "GATEWAY_REDIS_URL": risk_features(7),
-        "GATEWAY_GRAPH_TARGETS": json.dumps([f"127.0.0.1:{grpc_port}"]),
-        "GATEWAY_BIND": f"127.0.0.1:{port}",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_START_WAIT_SECONDS": "60",
-    }
-    logic = Proc(logic_command(), tmp_path / "logic.log", env=env, cwd=REPO)
+    grpc_port = free_port()  # nothing listens there yet
+    logic, url = start_logic("risk", built_models, risk_features(7), tmp_path / "logic.log", grpc_port,
+                             ready_s=0, GATEWAY_WORKERS="1", GATEWAY_START_WAIT_SECONDS="60")  # fmt: skip
     graph = None
     try:
         wait_for(lambda: "Booting worker" in logic.log.read_text(), 60, "gunicorn worker", logic)
@@ -45,7 +37,7 @@ def test_a_worker_takes_connections_only_once_a_version_is_available(
 
         def ask() -> None:
             body = {"data": [json.loads((REPO / "examples/risk.json").read_text())["data"][0]]}
-            r = requests.post(f"http://127.0.0.1:{port}/get_score", json=body, timeout=90)
+            r = requests.post(f"{url}/get_score", json=body, timeout=90)
             answer.update(status=r.status_code, body=r.json(), at=time.monotonic())
 
         asking = threading.Thread(target=ask)
