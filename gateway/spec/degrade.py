@@ -59,7 +59,8 @@ class CircuitSpec(Strict):
 
 
 class OverloadSpec(Strict):
-    """Load shedding: a bound on the requests one worker works on at once."""
+    """Load shedding: a bound on the requests one worker works on at once. A shed answer closes its
+    connection, so the client's next connection can land on a less busy worker."""
 
     max_in_flight: int = Field(
         6,
