@@ -51,18 +51,13 @@ def graph_flags(b: Bench, root: Path) -> list[str]:
 
 
 def bench_run(
-    root: Path, urls: dict[str, str], args: argparse.Namespace, records: int, ceiling: bool = False
+    root: Path, args: argparse.Namespace, records: int, target: list[str], out_name: str
 ) -> dict[str, Any]:
-    """``gateway bench`` of the gateway beside the naive baseline, or (``ceiling``) of the floor app alone."""
-    out = args.out_dir / f"compare-{MODEL}-{records}rec{'-ceiling' if ceiling else ''}.json"
-    who = (
-        [urls["ceiling"], "--name", "ceiling"]
-        if ceiling
-        else [urls["gateway"], "--baseline", urls["naive"], "--name", "gateway", "--baseline-name", "naive"]
-    )
+    """``gateway bench`` of ``target`` (its URL and naming options) on the mix of ``records``-record bodies."""
+    out = args.out_dir / f"{out_name}.json"
     cmd = [
-        *(python(), "-m", "gateway.cli", "bench", who[0]),
-        *("--model", MODEL, "--root", str(root), "--records", str(records), *who[1:]),
+        *(python(), "-m", "gateway.cli", "bench", *target),
+        *("--model", MODEL, "--root", str(root), "--records", str(records)),
         *("--clients", args.clients, "--duration", str(args.duration), "--out", str(out)),
     ]
     print(f"\n== {records}-record requests: {' '.join(cmd[1:])}", flush=True)
@@ -131,11 +126,23 @@ def main() -> int:
                 "gateway /ready",
             )
             urls["naive"], _ = pair.enter_context(b.gunicorn("bench.naive_app:create_app()", "naive", env))
+            both = [
+                urls["gateway"],
+                "--name",
+                "gateway",
+                "--baseline",
+                urls["naive"],
+                "--baseline-name",
+                "naive",
+            ]
             for records in (int(r) for r in args.records.split(",")):
-                reports[records] = bench_run(root, urls, args, records)
+                reports[records] = bench_run(root, args, records, both, f"compare-{MODEL}-{records}rec")
         with b.gunicorn("bench.hello_app:create_floor_app()", "ceiling", env) as (urls["ceiling"], _):
+            alone = [urls["ceiling"], "--name", "ceiling"]
             for records in reports:
-                ceilings[records] = bench_run(root, urls, args, records, ceiling=True)
+                ceilings[records] = bench_run(
+                    root, args, records, alone, f"compare-{MODEL}-{records}rec-ceiling"
+                )
     machine = next(iter(reports.values()))["machine"]
     print(
         f"\n{datetime.now():%Y-%m-%d}, {machine['cpu']}, {machine['cpus']} cpus; gunicorn "
